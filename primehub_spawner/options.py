@@ -1,0 +1,209 @@
+"""`user_options`: the contract of DESIGN §4, checked against current entitlements.
+
+Pure. `options_from_form` only translates form fields; `validate_user_options` decides,
+raising `OptionsRefused` (an HTTP status and a sentence) for anything it will not start.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from .catalog import Catalog, Image, InstanceType, dataset_env_name
+from .entitlements import Group, GroupMenu, GroupMisconfigured, UserEntitlements, resolve_menu
+from .quota import Usage, over_quota, usage_of
+
+KEYS = ("group", "instance_type", "image", "safe_mode", "env")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_ENV = 64
+MAX_ENV_VALUE = 16 * 1024
+# Variables the plugin sets itself (DESIGN §5) or KubeSpawner sets; users cannot replace them.
+PLUGIN_ENV = frozenset({
+    "PRIMEHUB_USER", "PRIMEHUB_GROUP", "GROUP_ID", "GROUP_NAME", "INSTANCE_TYPE",
+    "IMAGE_NAME", "TZ", "NVIDIA_VISIBLE_DEVICES", "MLFLOW_TRACKING_URI", "MLFLOW_UI_URL",
+    "PRIMEHUB_SAFE_MODE_ENABLED", "JUPYTER_IMAGE", "JUPYTER_IMAGE_SPEC", "CPU_LIMIT",
+    "MEM_LIMIT", "CPU_GUARANTEE", "MEM_GUARANTEE",
+})
+RESERVED_PREFIXES = ("JUPYTERHUB_", "JPY_", "PRIMEHUB_")
+
+NO_GROUP = ("You are not in any group that can launch a server. "
+            "Ask an administrator to add you to a group.")
+
+
+class OptionsRefused(Exception):
+    """A start we will not do: `status` (400/403) and a sentence for the user."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Choice:
+    menu: GroupMenu
+    instance_type: InstanceType
+    image: Image
+    safe_mode: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """What the home page and the spawner state remember of this choice."""
+        return {"group": self.menu.group.name, "group_display_name": self.menu.group.display_name,
+                "instance_type": self.instance_type.name,
+                "instance_type_display_name": self.instance_type.display_name,
+                "image": self.image.name, "image_display_name": self.image.display_name}
+
+
+def options_from_form(formdata: Mapping[str, list[str]]) -> dict:
+    """Form fields -> user_options. Unknown fields are left out; nothing is checked here."""
+    def first(key: str) -> str | None:
+        values = formdata.get(key) or []
+        return values[0] if values else None
+
+    options: dict = {}
+    for key in ("group", "instance_type", "image"):
+        value = first(key)
+        if value:
+            options[key] = value
+    options["safe_mode"] = first("safe_mode") in ("on", "true", "1")
+    names = formdata.get("env_name") or []
+    values = formdata.get("env_value") or []
+    env = {}
+    for index, name in enumerate(names):
+        value = values[index] if index < len(values) else ""
+        name = name.strip()
+        if name or value:
+            env[name] = value
+    if env:
+        options["env"] = env
+    return options
+
+
+def group_menu(entitlements: UserEntitlements, group_name: str | None, catalog: Catalog,
+               prefix: str = "") -> GroupMenu:
+    """The menu of the named launch group (default: the first), or OptionsRefused."""
+    groups = entitlements.launch_groups()
+    if not groups:
+        raise OptionsRefused(403, NO_GROUP)
+    if group_name is None:
+        group = groups[0]
+    else:
+        group = entitlements.group(group_name)
+        if group is None:
+            raise OptionsRefused(403, f"You are not a member of group {group_name!r}, so you "
+                                      "cannot launch a server in it.")
+    try:
+        return resolve_menu(entitlements, group, catalog, prefix)
+    except GroupMisconfigured as e:
+        raise OptionsRefused(403, str(e)) from None
+
+
+def image_problem(image: Image, instance_type: InstanceType) -> str | None:
+    """Why `image` cannot run on `instance_type`, or None."""
+    if not image.ready:
+        return f"Image {image.display_name} is not ready yet (it is still being built)."
+    if not image.fits(instance_type):
+        return (f"Image {image.display_name} needs a GPU, and instance type "
+                f"{instance_type.display_name} has none.")
+    return None
+
+
+def quota_problem(menu: GroupMenu, instance_type: InstanceType,
+                  user_used: Usage, group_used: Usage) -> str | None:
+    wanted = usage_of(instance_type)
+    name = menu.group.display_name
+    return (over_quota(menu.settings.user_quota, user_used, wanted, f"your share of group {name}")
+            or over_quota(menu.settings.project_quota, group_used, wanted, f"group {name}"))
+
+
+def validate_user_options(user_options: object, entitlements: UserEntitlements,
+                          catalog: Catalog, *, prefix: str = "",
+                          usage: Callable[[Group], tuple[Usage, Usage]] | None = None) -> Choice:
+    """Check untrusted `user_options`; return the Choice to start, or raise OptionsRefused.
+
+    `usage(group)` gives (this user's use in the group, the whole group's use) for the
+    quota check; without it quotas are not checked.
+    """
+    if user_options is None:
+        user_options = {}
+    if not isinstance(user_options, Mapping):
+        raise OptionsRefused(400, "Server options must be a JSON object.")
+    unknown = sorted(str(k) for k in user_options if k not in KEYS)
+    if unknown:
+        raise OptionsRefused(400, f"Unknown server option {', '.join(map(repr, unknown))}. "
+                                  f"Known options are: {', '.join(KEYS)}.")
+    for key in ("group", "instance_type", "image"):
+        value = user_options.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise OptionsRefused(400, f"Server option {key!r} must be a non-empty string.")
+    safe_mode = user_options.get("safe_mode", False)
+    if not isinstance(safe_mode, bool):
+        raise OptionsRefused(400, "Server option 'safe_mode' must be true or false.")
+
+    menu = group_menu(entitlements, user_options.get("group"), catalog, prefix)
+    group_name = menu.group.display_name
+    instance_type = _pick(menu.instance_types, user_options.get("instance_type"),
+                          what="instance type", group=group_name)
+    images = [i for i in menu.images if image_problem(i, instance_type) is None]
+    requested_image = user_options.get("image")
+    if requested_image is None:
+        if not images:
+            raise OptionsRefused(403, f"Group {group_name} offers no image that runs on "
+                                      f"instance type {instance_type.display_name}.")
+        image = images[0]
+    else:
+        image = _pick(menu.images, requested_image, what="image", group=group_name)
+        problem = image_problem(image, instance_type)
+        if problem:
+            raise OptionsRefused(400, problem)
+    if usage is not None:
+        problem = quota_problem(menu, instance_type, *usage(menu.group))
+        if problem:
+            raise OptionsRefused(403, problem)
+    env = _check_env(user_options.get("env", {}), menu)
+    return Choice(menu=menu, instance_type=instance_type, image=image,
+                  safe_mode=safe_mode, env=env)
+
+
+def _pick(items, name: str | None, *, what: str, group: str):
+    if name is None:
+        if not items:
+            raise OptionsRefused(403, f"Group {group} offers no {what}; ask an administrator.")
+        return items[0]
+    for item in items:
+        if item.name == name:
+            return item
+    offered = ", ".join(i.name for i in items) or "none"
+    raise OptionsRefused(403, f"The {what} {name!r} is not available in group {group}. "
+                              f"Available: {offered}.")
+
+
+def reserved_env(menu: GroupMenu) -> set[str]:
+    names = set(PLUGIN_ENV)
+    for mounted in menu.datasets:
+        if mounted.dataset.type == "env":
+            names |= {dataset_env_name(mounted.dataset.name, k) for k in mounted.dataset.variables}
+    return names
+
+
+def _check_env(env: object, menu: GroupMenu) -> dict[str, str]:
+    if not isinstance(env, Mapping):
+        raise OptionsRefused(400, "Server option 'env' must be an object of names to strings.")
+    if len(env) > MAX_ENV:
+        raise OptionsRefused(400, f"At most {MAX_ENV} environment variables may be set.")
+    reserved = reserved_env(menu)
+    clean = {}
+    for name, value in env.items():
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            raise OptionsRefused(400, f"Environment variable name {name!r} is not valid: use "
+                                      "letters, digits and '_', not starting with a digit.")
+        if name in reserved or name.startswith(RESERVED_PREFIXES):
+            raise OptionsRefused(400, f"Environment variable {name} is set by the hub and "
+                                      "cannot be changed.")
+        if not isinstance(value, str):
+            raise OptionsRefused(400, f"Environment variable {name} must be a string.")
+        if len(value) > MAX_ENV_VALUE or "\x00" in value:
+            raise OptionsRefused(400, f"Environment variable {name} is too long or has a NUL byte.")
+        clean[name] = value
+    return clean

@@ -1,0 +1,171 @@
+"""A Choice -> the pod changes, in KubeSpawner's own override vocabulary (DESIGN §5).
+
+Pure. `make_pod_overrides` returns a dict such as a profile's `kubespawner_override`
+(`cpu_limit`, `image`, `volumes`, `environment`, ...) holding only what the choice adds;
+`merge_overrides` lays it over the spawner's configured values (dicts merge with ours
+winning a clash, lists are appended to), so operator settings are kept.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .catalog import dataset_env_name
+from .entitlements import UserEntitlements, project_dir
+from .labels import escape_label
+from .options import Choice
+from .quota import LABEL_GROUP, LABEL_USER
+
+USAGE_ANNOTATION = "primehub.io/usage"
+_TIMEZONE = re.compile(r"^[A-Za-z0-9_+\-/]{1,64}$")
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    """The spawner settings the pod rules need (see the traitlets in spawner.py)."""
+    home_dir: str = "/home/jovyan"
+    # Mount the user's home PVC ourselves (False: the operator's volumes handle home).
+    home_volume: bool = True
+    pvc_name: str = ""
+    default_home_size: str = "20G"
+    project_root: str = "/project"
+
+
+def home_size(entitlements: UserEntitlements, default: str) -> str:
+    """volumeCapacity of the user, else everyone's defaultUserVolumeCapacity, else default."""
+    everyone = entitlements.everyone.attributes if entitlements.everyone else {}
+    return (entitlements.user_attributes.get("volumeCapacity")
+            or everyone.get("defaultUserVolumeCapacity") or default)
+
+
+def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
+                       settings: PodSettings) -> dict:
+    it, image, menu = choice.instance_type, choice.image, choice.menu
+    group = menu.group
+    overrides: dict = {
+        "cpu_limit": it.cpu_limit,
+        "mem_limit": it.mem_limit,
+        # An absent request stays unset, so Kubernetes defaults it to the limit.
+        "cpu_guarantee": it.cpu_request,
+        "mem_guarantee": it.mem_request,
+        "image": image.url_for(it),
+        "node_selector": dict(it.node_selector),
+        "tolerations": [dict(t) for t in it.tolerations],
+        "extra_labels": {LABEL_USER: escape_label(entitlements.username),
+                         LABEL_GROUP: escape_label(group.name)},
+        "extra_annotations": {USAGE_ANNOTATION: json.dumps({
+            "component": "jupyter", "user": entitlements.username, "group": group.name,
+            "instance_type": it.name, "image": image.name}, sort_keys=True)},
+    }
+    if it.has_gpu:
+        overrides["extra_resource_limits"] = {it.gpu_resource_name: str(it.gpu_limit)}
+    if image.pull_secret:
+        overrides["image_pull_secrets"] = [image.pull_secret]
+
+    volumes: list[dict] = []
+    mounts: list[dict] = []
+    symlinks: list[tuple[str, str]] = []  # (target, link)
+    env: dict[str, str] = {}
+
+    if settings.home_volume:
+        volumes.append({"name": "home", "persistentVolumeClaim": {"claimName": settings.pvc_name}})
+        home_mount = f"{settings.home_dir}/user" if choice.safe_mode else settings.home_dir
+        mounts.append({"name": "home", "mountPath": home_mount})
+        overrides["storage_capacity"] = home_size(entitlements, settings.default_home_size)
+
+    for mounted in menu.datasets:
+        dataset, writable = mounted.dataset, mounted.writable
+        read_only = not writable
+        volume_name = f"dataset-{dataset.name}"
+        if dataset.type == "env":
+            for key, value in dataset.variables.items():
+                env[dataset_env_name(dataset.name, key)] = value
+            continue
+        if dataset.type == "pv":
+            volumes.append({"name": volume_name, "persistentVolumeClaim": {
+                "claimName": f"dataset-{dataset.volume_name}", "readOnly": read_only}})
+        elif dataset.type == "nfs":
+            volumes.append({"name": volume_name, "nfs": {
+                "server": dataset.nfs_server, "path": dataset.nfs_path, "readOnly": read_only}})
+        elif dataset.type == "hostPath":
+            volumes.append({"name": volume_name, "hostPath": {"path": dataset.host_path}})
+        elif dataset.type == "git":
+            # Synced onto every node by a separate agent; never writable from a pod.
+            read_only = True
+            volumes.append({"name": volume_name, "hostPath": {
+                "path": f"{dataset.git_sync_host_root.rstrip('/')}/{dataset.name}",
+                "type": "DirectoryOrCreate"}})
+            git_path = f"{dataset.git_sync_root.rstrip('/')}/{dataset.name}"
+            mounts.append({"name": volume_name, "mountPath": git_path, "readOnly": True})
+            symlinks.append((git_path, dataset.mount_path))
+        if dataset.type != "git":
+            mounts.append({"name": volume_name, "mountPath": dataset.mount_path,
+                           "readOnly": read_only})
+        if dataset.home_symlink:
+            symlinks.append((dataset.mount_path, f"{settings.home_dir}/datasets/{dataset.name}"))
+
+    for shared in menu.shared_volume_groups:
+        directory = project_dir(shared)
+        path = f"{settings.project_root}/{directory}"
+        volumes.append({"name": f"project-{directory}",
+                        "persistentVolumeClaim": {"claimName": f"project-{directory}"}})
+        mounts.append({"name": f"project-{directory}", "mountPath": path})
+        if shared.attributes.get("home-symlink", "").lower() == "true":
+            symlinks.append((path, f"{settings.home_dir}/project/{directory}"))
+
+    overrides["volumes"] = volumes
+    overrides["volume_mounts"] = mounts
+    if symlinks:
+        overrides["lifecycle_hooks"] = {"postStart": {"exec": {"command": [
+            "sh", "-c", symlink_script(symlinks)]}}}
+
+    timezone = entitlements.user_attributes.get("timezone", "")
+    plugin_env = {
+        "PRIMEHUB_USER": entitlements.username,
+        "PRIMEHUB_GROUP": group.name,
+        "GROUP_ID": group.id,
+        "GROUP_NAME": group.name,
+        "INSTANCE_TYPE": it.name,
+        "IMAGE_NAME": image.name,
+        "TZ": timezone if _TIMEZONE.match(timezone) else "UTC",
+    }
+    if not it.has_nvidia_gpu:
+        # Images built on CUDA bases otherwise expose every GPU of the node.
+        plugin_env["NVIDIA_VISIBLE_DEVICES"] = "none"
+    if menu.settings.mlflow_tracking_uri:
+        plugin_env["MLFLOW_TRACKING_URI"] = menu.settings.mlflow_tracking_uri
+    if menu.settings.mlflow_ui_url:
+        plugin_env["MLFLOW_UI_URL"] = menu.settings.mlflow_ui_url
+    if choice.safe_mode:
+        plugin_env["PRIMEHUB_SAFE_MODE_ENABLED"] = "true"
+    # Validation keeps users off the names above; dataset variables come before theirs.
+    overrides["environment"] = {**env, **plugin_env, **dict(choice.env)}
+    return overrides
+
+
+def symlink_script(symlinks: list[tuple[str, str]]) -> str:
+    """A shell line making each link; a failed link must not fail the container start."""
+    steps = [f"mkdir -p {shlex.quote(link.rsplit('/', 1)[0])} && "
+             f"ln -sfn {shlex.quote(target)} {shlex.quote(link)}"
+             for target, link in symlinks]
+    return "; ".join(f"({step}) || true" for step in steps)
+
+
+def merge_overrides(base: Mapping[str, object], overrides: Mapping[str, object]) -> dict:
+    """Each override laid over the spawner's value: dicts merged, lists appended."""
+    merged = {}
+    for key, value in overrides.items():
+        current = base.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            merged[key] = {**current, **value}
+        elif isinstance(value, list) and isinstance(current, list):
+            merged[key] = [*current, *value]
+        elif isinstance(value, list) and isinstance(current, dict):
+            # KubeSpawner also takes volumes and mounts as a dict of named entries.
+            merged[key] = {**current, **{f"primehub-{item['name']}": item for item in value}}
+        else:
+            merged[key] = value
+    return merged

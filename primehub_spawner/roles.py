@@ -1,0 +1,57 @@
+"""Realm roles -> what they grant (DESIGN §2.1).
+
+`it:<name>` grants an InstanceType, `img:<name>` an Image, `ds:<name>` a Dataset read-only
+and `ds:rw:<name>` read-write. With a role prefix `p`, only `p:it:...` and so on count;
+without one, only unprefixed roles count. Every other role is ignored.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Grants:
+    instance_types: frozenset[str] = frozenset()
+    images: frozenset[str] = frozenset()
+    # Every dataset granted at all (read-only or read-write) ...
+    datasets: frozenset[str] = frozenset()
+    # ... and the subset granted read-write.
+    writable_datasets: frozenset[str] = frozenset()
+
+    def __or__(self, other: "Grants") -> "Grants":
+        return Grants(
+            self.instance_types | other.instance_types,
+            self.images | other.images,
+            self.datasets | other.datasets,
+            self.writable_datasets | other.writable_datasets,
+        )
+
+
+def parse_roles(role_names: Iterable[str], prefix: str = "") -> Grants:
+    instance_types: set[str] = set()
+    images: set[str] = set()
+    datasets: set[str] = set()
+    writable: set[str] = set()
+    lead = f"{prefix}:" if prefix else ""
+    for role in role_names:
+        if not role.startswith(lead):
+            continue
+        kind, _, name = role[len(lead):].partition(":")
+        if kind == "ds" and name.startswith("rw:"):
+            name = name[len("rw:"):]
+            if name:
+                datasets.add(name)
+                writable.add(name)
+            continue
+        if not name or ":" in name:
+            # `it:` alone, or a role of another prefix such as `c1:it:x` read unprefixed.
+            continue
+        if kind == "it":
+            instance_types.add(name)
+        elif kind == "img":
+            images.add(name)
+        elif kind == "ds":
+            datasets.add(name)
+    return Grants(frozenset(instance_types), frozenset(images), frozenset(datasets),
+                  frozenset(writable))
