@@ -94,7 +94,8 @@ class Dataset:
     display_name: str
     description: str
     type: str
-    mount_root: str = "/datasets"
+    # From the mountRoot annotation; empty means the spawner's dataset_mount_root.
+    mount_root: str = ""
     home_symlink: bool = False
     launch_group_only: bool = False
     # pv
@@ -111,10 +112,6 @@ class Dataset:
     git_sync_root: str = "/gitsync"
     # env
     variables: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
-
-    @property
-    def mount_path(self) -> str:
-        return f"{self.mount_root.rstrip('/')}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -298,7 +295,8 @@ def parse_dataset(obj: Mapping) -> Dataset:
     if dataset_type not in DATASET_TYPES:
         raise InvalidResource(f"type {dataset_type!r} is not one of {', '.join(DATASET_TYPES)}")
     fields: dict = {
-        "mount_root": _path(str(annotations.get(ANNOTATION + "mountRoot") or "/datasets"), "mountRoot"),
+        "mount_root": _path(str(annotations[ANNOTATION + "mountRoot"]), "mountRoot")
+        if annotations.get(ANNOTATION + "mountRoot") else "",
         "home_symlink": _flag(annotations, "homeSymlink"),
         "launch_group_only": _flag(annotations, "launchGroupOnly"),
     }

@@ -32,6 +32,8 @@ class PodSettings:
     pvc_name: str = ""
     default_home_size: str = "20G"
     project_root: str = "/project"
+    # Where datasets mount when they carry no dataset.primehub.io/mountRoot annotation.
+    dataset_mount_root: str = "/datasets"
 
 
 def home_size(entitlements: UserEntitlements, default: str) -> str:
@@ -80,6 +82,7 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         dataset, writable = mounted.dataset, mounted.writable
         read_only = not writable
         volume_name = f"dataset-{dataset.name}"
+        mount_path = f"{(dataset.mount_root or settings.dataset_mount_root).rstrip('/')}/{dataset.name}"
         if dataset.type == "env":
             for key, value in dataset.variables.items():
                 env[dataset_env_name(dataset.name, key)] = value
@@ -100,12 +103,12 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
                 "type": "DirectoryOrCreate"}})
             git_path = f"{dataset.git_sync_root.rstrip('/')}/{dataset.name}"
             mounts.append({"name": volume_name, "mountPath": git_path, "readOnly": True})
-            symlinks.append((git_path, dataset.mount_path))
+            symlinks.append((git_path, mount_path))
         if dataset.type != "git":
-            mounts.append({"name": volume_name, "mountPath": dataset.mount_path,
+            mounts.append({"name": volume_name, "mountPath": mount_path,
                            "readOnly": read_only})
         if dataset.home_symlink:
-            symlinks.append((dataset.mount_path, f"{settings.home_dir}/datasets/{dataset.name}"))
+            symlinks.append((mount_path, f"{settings.home_dir}/datasets/{dataset.name}"))
 
     for shared in menu.shared_volume_groups:
         directory = project_dir(shared)

@@ -1,0 +1,323 @@
+"""PrimeHubAuthenticator: Keycloak OIDC login that records what the user may launch.
+
+Glue only. Login is oauthenticator's GenericOAuthenticator (authorization code with PKCE,
+`preferred_username`), with the ID token's signature, issuer, audience and expiry checked
+against the realm's keys. Entitlements (groups, their realm roles and attributes, the
+`everyone` group, the user's attributes, admin) are read from the Keycloak Admin REST API
+by `keycloak.py` and kept in the encrypted `auth_state`, where the spawner reads them.
+They are re-read at every refresh and, with `refresh_pre_spawn`, before every start.
+"""
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+import jwt
+from oauthenticator.generic import GenericOAuthenticator
+from oauthenticator.oauth2 import OAuthLogoutHandler
+from tornado import web
+from tornado.httpclient import HTTPClientError
+from traitlets import Bool, Float, Set, Unicode, default, observe, validate
+
+from .keycloak import KeycloakAdmin, KeycloakError, KeycloakUnavailable
+from .spawner import AUTH_STATE_KEY, refusal
+
+KEYCLOAK_DOWN = ("Keycloak cannot be reached right now, so the hub cannot check who you are "
+                 "or what you may use. Try again in a minute.")
+
+
+class KeycloakLogoutHandler(OAuthLogoutHandler):
+    """Logout also ends the Keycloak session (RP-initiated logout with `id_token_hint`)."""
+
+    async def handle_logout(self):
+        await super().handle_logout()
+        self._end_session_url = None
+        user = self.current_user
+        if user is None:
+            return
+        auth_state = await user.get_auth_state() or {}
+        back = f"{self.request.protocol}://{self.request.host}{self.hub.base_url}"
+        self._end_session_url = await self.authenticator.end_session_url(
+            auth_state.get("id_token"), back)
+
+    async def render_logout_page(self):
+        if getattr(self, "_end_session_url", None):
+            self.redirect(self._end_session_url)
+            return
+        await super().render_logout_page()
+
+
+class PrimeHubAuthenticator(GenericOAuthenticator):
+    logout_handler = KeycloakLogoutHandler
+
+    keycloak_url = Unicode(
+        config=True,
+        help="""Keycloak's base URL as the hub reaches it, e.g. `http://keycloak.hub:8080`
+        (no `/realms/...`). Token, user info, keys and the Admin REST API use it.""")
+
+    keycloak_public_url = Unicode(
+        config=True,
+        help="Keycloak's base URL as browsers reach it (login and logout pages); defaults to "
+             "`keycloak_url`.")
+
+    @default("keycloak_public_url")
+    def _default_public_url(self):
+        return self.keycloak_url
+
+    realm = Unicode("primehub", config=True, help="The Keycloak realm of users and groups.")
+
+    admin_client_id = Unicode(
+        config=True,
+        help="""Client whose service account reads the Admin REST API (client credentials).
+        Defaults to `client_id`. It needs the realm-management roles view-users,
+        query-groups, view-realm and view-clients.""")
+
+    @default("admin_client_id")
+    def _default_admin_client_id(self):
+        return self.client_id
+
+    admin_client_secret = Unicode(
+        config=True, help="Secret of `admin_client_id`; defaults to `client_secret`.")
+
+    @default("admin_client_secret")
+    def _default_admin_client_secret(self):
+        return self.client_secret
+
+    everyone_group = Unicode(
+        "everyone", config=True,
+        help="The default group every user joins: its roles are granted in every group, its "
+             "attributes hold system settings, and it is never a launch group.")
+
+    admin_role = Unicode(
+        "realm-admin", config=True,
+        help="Client role (of `admin_role_client`) that makes a user a hub admin.")
+
+    admin_role_client = Unicode(
+        "realm-management", config=True,
+        help="Client that holds `admin_role`; empty means `admin_role` is a realm role.")
+
+    allowed_roles = Set(
+        Unicode(), config=True,
+        help="""When set, only users holding one of these realm roles (directly or through
+        a group) may log in; others get 403 with a sentence saying why.""")
+
+    entitlements_max_age = Float(
+        300, config=True,
+        help="""Seconds the entitlements shown in menus may age before they are re-read from
+        Keycloak (sets JupyterHub's `auth_refresh_age`). Starts always re-read them.""")
+
+    group_cache_max_age = Float(
+        30, config=True,
+        help="""Seconds a group's realm roles and the everyone group may be served from the
+        cache shared by all users. A user's own memberships are never cached.""")
+
+    keycloak_timeout = Float(
+        10, config=True, help="Seconds before a call to Keycloak is given up.")
+
+    verify_id_token = Bool(
+        True, config=True,
+        help="Check the ID token's signature (against the realm's keys), issuer, audience and "
+             "expiry at login and at every token refresh. Leave on.")
+
+    # ---- defaults that make GenericOAuthenticator a Keycloak client -------------------------
+
+    @default("login_service")
+    def _default_login_service(self):
+        return "Keycloak"
+
+    @default("scope")
+    def _default_scope(self):
+        return ["openid", "profile", "email"]
+
+    @default("username_claim")
+    def _default_username_claim(self):
+        return "preferred_username"
+
+    @default("enable_pkce")
+    def _default_enable_pkce(self):
+        return True
+
+    @default("enable_auth_state")
+    def _default_enable_auth_state(self):
+        return True
+
+    @default("manage_groups")
+    def _default_manage_groups(self):
+        return True
+
+    @default("auth_state_groups_key")
+    def _default_groups_key(self):
+        return lambda auth_state: [g["name"] for g in auth_state[AUTH_STATE_KEY]["groups"]]
+
+    @default("allow_all")
+    def _default_allow_all(self):
+        # Keycloak decides who has an account; `allowed_roles` narrows it.
+        return True
+
+    @default("auth_refresh_age")
+    def _default_auth_refresh_age(self):
+        return int(self.entitlements_max_age)
+
+    @default("refresh_pre_spawn")
+    def _default_refresh_pre_spawn(self):
+        return True
+
+    def _oidc(self, path: str, public: bool = False) -> str:
+        base = (self.keycloak_public_url if public else self.keycloak_url).rstrip("/")
+        return f"{base}/realms/{self.realm}/protocol/openid-connect/{path}"
+
+    @default("authorize_url")
+    def _default_authorize_url(self):
+        return self._oidc("auth", public=True)
+
+    @default("token_url")
+    def _default_token_url(self):
+        return self._oidc("token")
+
+    @default("userdata_url")
+    def _default_userdata_url(self):
+        return self._oidc("userinfo")
+
+    # ---- configuration checks ---------------------------------------------------------------
+
+    @validate("keycloak_url", "keycloak_public_url")
+    def _check_url(self, proposal):
+        value = proposal.value.rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"PrimeHubAuthenticator.{proposal.trait.name} {value!r} must start "
+                             "with http:// or https://")
+        if "/realms/" in value:
+            raise ValueError(f"PrimeHubAuthenticator.{proposal.trait.name} is Keycloak's base "
+                             "URL; set the realm with PrimeHubAuthenticator.realm.")
+        return value
+
+    @observe("refresh_pre_spawn")
+    def _require_refresh_pre_spawn(self, change):
+        if not change.new:
+            raise ValueError("PrimeHubAuthenticator.refresh_pre_spawn must stay True: "
+                             "entitlements are re-read from Keycloak before every start.")
+
+    @observe("enable_auth_state")
+    def _require_auth_state(self, change):
+        if not change.new:
+            raise ValueError("PrimeHubAuthenticator.enable_auth_state must stay True: the "
+                             "spawner reads the user's entitlements from auth_state "
+                             "(set JUPYTERHUB_CRYPT_KEY).")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if not self.keycloak_url:
+            raise ValueError("PrimeHubAuthenticator.keycloak_url is not set; give Keycloak's "
+                             "base URL, e.g. http://keycloak:8080.")
+        if not self.client_id or not self.client_secret:
+            raise ValueError("PrimeHubAuthenticator.client_id and client_secret must be set "
+                             "(the confidential OIDC client of the realm).")
+        self.keycloak = KeycloakAdmin(
+            url=self.keycloak_url, realm=self.realm, client_id=self.admin_client_id,
+            client_secret=self.admin_client_secret, everyone_group=self.everyone_group,
+            admin_role=self.admin_role, admin_role_client=self.admin_role_client,
+            group_max_age=self.group_cache_max_age, timeout=self.keycloak_timeout, log=self.log)
+        self._discovery: dict | None = None
+        self._jwks: tuple[float, jwt.PyJWKSet] | None = None
+
+    # ---- OIDC -------------------------------------------------------------------------------
+
+    async def discovery(self) -> dict:
+        if self._discovery is None:
+            url = f"{self.keycloak_url}/realms/{self.realm}/.well-known/openid-configuration"
+            self._discovery = await self.httpfetch(url, label="fetching OIDC discovery")
+        return self._discovery
+
+    async def _signing_key(self, kid: str | None) -> jwt.PyJWK:
+        for renew in (False, True):
+            # Re-read the keys when an unknown key id shows up (key rotation), at most
+            # once a minute, so bad tokens cannot make us hammer Keycloak.
+            stale = self._jwks is None or (renew and time.monotonic() - self._jwks[0] > 60)
+            if stale:
+                keys = await self.httpfetch(self._oidc("certs"), label="fetching realm keys")
+                self._jwks = (time.monotonic(), jwt.PyJWKSet.from_dict(keys))
+            for key in self._jwks[1].keys:
+                if key.key_id == kid:
+                    return key
+        raise jwt.InvalidTokenError(f"no realm key with id {kid!r}")
+
+    async def verify_id_token(self, id_token: str) -> dict:
+        discovery = await self.discovery()
+        header = jwt.get_unverified_header(id_token)
+        key = await self._signing_key(header.get("kid"))
+        return jwt.decode(id_token, key=key, algorithms=[key.algorithm_name],
+                          audience=self.client_id, issuer=discovery["issuer"], leeway=30,
+                          options={"require": ["exp", "iat", "iss", "aud", "sub"]})
+
+    async def get_token_info(self, handler, params):
+        """Every new token (login or refresh) comes with an ID token we check."""
+        token_info = await super().get_token_info(handler, params)
+        if self.verify_id_token:
+            id_token = token_info.get("id_token")
+            if not id_token:
+                raise web.HTTPError(403, "Keycloak returned no ID token; the client needs "
+                                         "the 'openid' scope.")
+            try:
+                await self.verify_id_token(id_token)
+            except jwt.PyJWTError as e:
+                self.log.warning("Rejected an ID token from Keycloak: %s", e)
+                raise refusal(403, f"The ID token from Keycloak failed verification ({e}); "
+                                   "log in again.") from None
+        return token_info
+
+    async def end_session_url(self, id_token: str | None, post_logout_redirect: str) -> str:
+        try:
+            endpoint = (await self.discovery()).get("end_session_endpoint")
+        except Exception:  # noqa: BLE001 - logout must work with Keycloak down
+            endpoint = None
+        endpoint = endpoint or self._oidc("logout", public=True)
+        params = {"client_id": self.client_id, "post_logout_redirect_uri": post_logout_redirect}
+        if id_token:
+            params["id_token_hint"] = id_token
+        return f"{endpoint}?{urlencode(params)}"
+
+    # ---- entitlements -----------------------------------------------------------------------
+
+    async def update_auth_model(self, auth_model):
+        try:
+            entitlements = await self.keycloak.user_entitlements(auth_model["name"])
+            held = (await self.keycloak.user_realm_roles(entitlements.user_id)
+                    if self.allowed_roles else set())
+        except KeycloakUnavailable as e:
+            self.log.warning("Reading entitlements of %s failed: %s", auth_model["name"], e)
+            raise refusal(503, KEYCLOAK_DOWN) from None
+        except KeycloakError as e:
+            self.log.error("Reading entitlements of %s failed: %s", auth_model["name"], e)
+            raise refusal(403, f"The hub could not read your groups from Keycloak: {e}") from None
+        auth_state = auth_model["auth_state"]
+        auth_state[AUTH_STATE_KEY] = entitlements.to_json()
+        auth_state["allowed_roles_held"] = sorted(held & self.allowed_roles)
+        if entitlements.is_admin:
+            auth_model["admin"] = True
+        elif auth_model["admin"] is None:
+            # Not in admin_users: Keycloak decides, so a revoked admin role takes effect.
+            auth_model["admin"] = False
+        return auth_model
+
+    async def check_allowed(self, username, auth_model):
+        if self.allowed_roles and not auth_model["auth_state"].get("allowed_roles_held"):
+            raise refusal(403, f"Your Keycloak account holds none of the roles allowed to use "
+                               f"this hub ({', '.join(sorted(self.allowed_roles))}); ask an "
+                               "administrator.")
+        return await super().check_allowed(username, auth_model)
+
+    async def refresh_user(self, user, handler=None, **kwargs):
+        """Re-read tokens and entitlements. With Keycloak down, keep the current auth: pages
+        keep working, and a start refuses the stale entitlements with 503."""
+        try:
+            return await super().refresh_user(user, handler, **kwargs)
+        except web.HTTPError as e:
+            if e.status_code != 503:
+                raise
+        except HTTPClientError as e:
+            if e.code < 500:
+                raise
+            self.log.warning("Keycloak unreachable while refreshing %s: %s", user.name, e)
+        except (OSError, KeycloakUnavailable) as e:
+            self.log.warning("Keycloak unreachable while refreshing %s: %s", user.name, e)
+        return True

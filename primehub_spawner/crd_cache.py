@@ -1,0 +1,166 @@
+"""One list-and-watch per custom resource kind per hub process, shared by every spawner.
+
+I/O. `CatalogCache` keeps the InstanceType, Image and Dataset objects of one namespace up
+to date with a watch per kind, and serves a parsed `Catalog` from memory: rendering a menu
+or validating a start never calls the API server. A malformed object is logged once per
+version, with the reason, and left out. A watch that fails is re-listed with a capped
+backoff forever: an API server that is down leaves the last known catalog in place and
+never stops the hub.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from kubernetes_asyncio import watch
+from kubernetes_asyncio.client import ApiException
+
+from .catalog import GROUP, PARSERS, PLURALS, VERSION, Catalog, InvalidResource
+
+_caches: dict[tuple, "CatalogCache"] = {}
+
+
+def shared_catalog_cache(api, namespace: str, log: logging.Logger | None = None,
+                         **kwargs) -> "CatalogCache":
+    """The process-wide cache for `namespace` on this event loop, started on first use."""
+    key = (asyncio.get_running_loop(), namespace)
+    cache = _caches.get(key)
+    if cache is None:
+        cache = _caches[key] = CatalogCache(api, namespace, log=log, **kwargs)
+        cache.start()
+    return cache
+
+
+class CatalogCache:
+    def __init__(self, api, namespace: str, *, log: logging.Logger | None = None,
+                 request_timeout: float = 10, watch_timeout: int = 300,
+                 max_backoff: float = 30):
+        self.api = api  # a kubernetes_asyncio CustomObjectsApi
+        self.namespace = namespace
+        self.log = log or logging.getLogger(__name__)
+        self.request_timeout = request_timeout
+        self.watch_timeout = watch_timeout
+        self.max_backoff = max_backoff
+        # kind -> name -> raw object
+        self._objects: dict[str, dict[str, dict]] = {kind: {} for kind in PARSERS}
+        # kind -> name -> (resourceVersion, entry or None when rejected)
+        self._parsed: dict[str, dict[str, tuple[str, object]]] = {kind: {} for kind in PARSERS}
+        self._loaded = {kind: asyncio.Event() for kind in PARSERS}
+        self._snapshot: Catalog | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.errors: dict[str, str] = {}  # kind -> last watch error, for the menu
+
+    def start(self) -> None:
+        for kind in PARSERS:
+            self._tasks.append(asyncio.create_task(self._run(kind), name=f"watch-{kind}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    @property
+    def loaded(self) -> bool:
+        return all(event.is_set() for event in self._loaded.values())
+
+    async def wait_loaded(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(e.wait() for e in self._loaded.values())), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._snapshot is None:
+            entries = {}
+            for kind, objects in self._parsed.items():
+                entries[kind] = MappingProxyType(
+                    {name: entry for name, (_, entry) in sorted(objects.items()) if entry is not None})
+            self._snapshot = Catalog(instance_types=entries["InstanceType"],
+                                     images=entries["Image"], datasets=entries["Dataset"])
+        return self._snapshot
+
+    # ---- keeping the objects --------------------------------------------------------------
+
+    def _store(self, kind: str, obj: Mapping) -> None:
+        meta = obj.get("metadata") or {}
+        name, version = meta.get("name"), meta.get("resourceVersion", "")
+        if not name:
+            return
+        self._objects[kind][name] = obj
+        known = self._parsed[kind].get(name)
+        if known and known[0] == version:
+            return
+        try:
+            entry = PARSERS[kind](obj)
+        except InvalidResource as e:
+            self.log.warning("Leaving out %s %s/%s: %s", kind, self.namespace, name, e)
+            entry = None
+        self._parsed[kind][name] = (version, entry)
+        self._snapshot = None
+
+    def _forget(self, kind: str, name: str) -> None:
+        self._objects[kind].pop(name, None)
+        if self._parsed[kind].pop(name, None) is not None:
+            self._snapshot = None
+
+    def _replace_all(self, kind: str, items: list[dict]) -> None:
+        names = {item["metadata"]["name"] for item in items}
+        for gone in set(self._objects[kind]) - names:
+            self._forget(kind, gone)
+        for item in items:
+            self._store(kind, item)
+        self._loaded[kind].set()
+
+    # ---- the watch ------------------------------------------------------------------------
+
+    async def _run(self, kind: str) -> None:
+        plural = PLURALS[kind]
+        delay = 0.5
+        while True:
+            try:
+                listed = await self.api.list_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, plural,
+                    _request_timeout=self.request_timeout)
+                self._replace_all(kind, listed.get("items") or [])
+                version = listed["metadata"]["resourceVersion"]
+                self.errors.pop(kind, None)
+                delay = 0.5
+                await self._watch(kind, plural, version)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - any failure: note it, back off, re-list
+                reason = f"{e.status} {e.reason}" if isinstance(e, ApiException) else repr(e)
+                if self.errors.get(kind) != reason:
+                    self.log.warning("Watching %s in %s failed (%s); retrying with backoff",
+                                     plural, self.namespace, reason)
+                self.errors[kind] = reason
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+
+    async def _watch(self, kind: str, plural: str, version: str) -> None:
+        w = watch.Watch()
+        try:
+            async with w.stream(self.api.list_namespaced_custom_object, GROUP, VERSION,
+                                self.namespace, plural, resource_version=version,
+                                timeout_seconds=self.watch_timeout,
+                                _request_timeout=self.watch_timeout + 30) as stream:
+                async for event in stream:
+                    obj = event.get("raw_object") or event.get("object")
+                    if event["type"] == "ERROR":
+                        # 410 Gone and friends: start over from a fresh list.
+                        raise RuntimeError(f"watch error: {obj}")
+                    if not isinstance(obj, Mapping):
+                        continue
+                    if event["type"] == "DELETED":
+                        self._forget(kind, obj["metadata"]["name"])
+                    else:
+                        self._store(kind, obj)
+        finally:
+            w.stop()
+            await w.close()

@@ -1,0 +1,254 @@
+"""PrimeHubSpawner: KubeSpawner with a Server Options menu granted by Keycloak roles.
+
+Glue only. The authenticator leaves the user's entitlements in `auth_state`; the catalog of
+InstanceTypes, Images and Datasets comes from a shared watch (`crd_cache.py`); the pure
+modules decide what the menu shows (`entitlements.py`), whether a start is allowed
+(`options.py`) and what it does to the pod (`podspec.py`).
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from pathlib import Path
+
+import jinja2
+from kubespawner import KubeSpawner
+from kubespawner.clients import shared_client
+from tornado import web
+from traitlets import Bool, Float, Unicode, default, validate
+
+from .crd_cache import shared_catalog_cache
+from .entitlements import UserEntitlements
+from .form import FormView, make_form_view
+from .labels import escape_label
+from .options import OptionsRefused, options_from_form, validate_user_options
+from .podspec import PodSettings, make_pod_overrides, merge_overrides
+from .quantities import format_memory
+from .quota import Usage, group_usage
+
+AUTH_STATE_KEY = "primehub"
+TEMPLATES = Path(__file__).parent / "templates"
+_jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                            undefined=jinja2.StrictUndefined)
+_jinja.filters["memory"] = format_memory
+
+
+def refusal(status: int, sentence: str) -> web.HTTPError:
+    """An HTTPError whose sentence JupyterHub shows as is, on the form and in the API."""
+    error = web.HTTPError(status, sentence)
+    error.jupyterhub_message = sentence
+    return error
+
+
+class DeepLinkOnly(Exception):
+    """Query arguments on /hub/spawn preselect the form; they never start a server."""
+    jupyterhub_message = None  # JupyterHub then renders the form without an error line
+
+
+class PrimeHubSpawner(KubeSpawner):
+    catalog_namespace = Unicode(
+        config=True,
+        help="""Namespace of the InstanceType, Image and Dataset custom resources.
+
+        Defaults to the spawner's own `namespace` (PrimeHub keeps both in `hub`).""")
+
+    @default("catalog_namespace")
+    def _default_catalog_namespace(self):
+        return self.namespace
+
+    role_prefix = Unicode(
+        "", config=True,
+        help="""Prefix of the access roles, for several clusters sharing one realm.
+
+        With `c1`, only roles `c1:it:<name>`, `c1:img:<name>`, `c1:ds:<name>` and
+        `c1:ds:rw:<name>` count; without a prefix only unprefixed roles count.""")
+
+    @validate("role_prefix")
+    def _check_role_prefix(self, proposal):
+        value = proposal.value
+        if ":" in value or value != value.strip():
+            raise ValueError(f"PrimeHubSpawner.role_prefix {value!r} must not contain ':' or "
+                             "spaces; write 'c1' for roles like 'c1:it:cpu-1'.")
+        return value
+
+    dataset_mount_root = Unicode(
+        "/datasets", config=True,
+        help="Where datasets are mounted when they carry no `dataset.primehub.io/mountRoot` "
+             "annotation.")
+
+    project_root = Unicode(
+        "/project", config=True,
+        help="Where group shared volumes (`project-<group>`) are mounted.")
+
+    home_dir = Unicode(
+        "/home/jovyan", config=True,
+        help="The user's home directory in the image; safe mode mounts the home volume at "
+             "`<home_dir>/user` instead.")
+
+    manage_home_volume = Bool(
+        True, config=True,
+        help="""Mount the user's home PVC (KubeSpawner's `pvc_name`) at `home_dir` and size it
+        from Keycloak (`volumeCapacity`, then everyone's `defaultUserVolumeCapacity`, then
+        `default_home_size`). Turn off when `volumes` already handle home.""")
+
+    default_home_size = Unicode(
+        "20G", config=True,
+        help="Home volume size when neither the user nor the everyone group sets one.")
+
+    entitlements_max_age_at_start = Float(
+        60, config=True,
+        help="""Oldest entitlements (seconds) a start may use. The authenticator re-reads them
+        from Keycloak just before every start (`refresh_pre_spawn`); older ones mean that read
+        failed, and the start is refused with 503 rather than trusting stale grants.""")
+
+    catalog_wait_timeout = Float(
+        5, config=True,
+        help="Seconds a menu or start waits for the first list of the custom resources "
+             "after the hub starts.")
+
+    enforce_quota = Bool(
+        True, config=True,
+        help="Refuse starts, and disable instance types in the menu, that would exceed the "
+             "group's per-user (`quota-*`) or whole-group (`project-quota-*`) quota.")
+
+    @default("storage_pvc_ensure")
+    def _default_storage_pvc_ensure(self):
+        return self.manage_home_volume
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._entitlements: UserEntitlements | None = None
+        self._configured: dict = {}
+        self.primehub_choice: dict = {}
+        # Start the shared watches now, so that the first menu finds them loaded.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._catalog_cache()
+
+    # ---- inputs -----------------------------------------------------------------------------
+
+    def _catalog_cache(self):
+        return shared_catalog_cache(shared_client("CustomObjectsApi"), self.catalog_namespace,
+                                    log=self.log, request_timeout=self.k8s_api_request_timeout)
+
+    async def _catalog(self):
+        cache = self._catalog_cache()
+        if not await cache.wait_loaded(self.catalog_wait_timeout):
+            raise refusal(503, "The list of instance types, images and datasets has not been "
+                               "read from Kubernetes yet; try again in a minute.")
+        return cache.catalog
+
+    async def run_auth_state_hook(self, auth_state):
+        """Keep the entitlements the authenticator stored; called before every form and start."""
+        data = (auth_state or {}).get(AUTH_STATE_KEY)
+        self._entitlements = UserEntitlements.from_json(data) if data else None
+        await super().run_auth_state_hook(auth_state)
+
+    def _current_entitlements(self, max_age: float | None) -> UserEntitlements:
+        entitlements = self._entitlements
+        if entitlements is None:
+            raise refusal(403, "Your permissions are not known to the hub; log out and log in "
+                               "again through Keycloak.")
+        if max_age is not None and time.time() - entitlements.fetched_at > max_age:
+            raise refusal(503, "Your permissions could not be re-read from Keycloak just now, so "
+                               "the server was not started. Try again in a minute.")
+        return entitlements
+
+    def _usage(self, group) -> tuple[Usage, Usage]:
+        """(this user's, the whole group's) use of the group, from the shared pod watch."""
+        reflector = self.pod_reflector
+        pods = list(reflector.resources.values()) if reflector else []
+        gpu_names = {it.gpu_resource_name for it in self._catalog_cache().catalog.instance_types.values()}
+        gpu_names.add("nvidia.com/gpu")
+        label = escape_label(group.name)
+        return (group_usage(pods, label, gpu_names, escape_label(self.user.name), self.pod_name),
+                group_usage(pods, label, gpu_names, exclude_pod=self.pod_name))
+
+    # ---- the form -----------------------------------------------------------------------------
+
+    def options_from_form(self, formdata):
+        return options_from_form(formdata)
+
+    def options_from_query(self, query_data):
+        raise DeepLinkOnly("Query arguments preselect the Server Options form; "
+                           "a server starts only from the form or the REST API.")
+
+    async def get_options_form(self):
+        catalog = await self._catalog()
+        template = _jinja.get_template("form.html")
+        try:
+            entitlements = self._current_entitlements(max_age=None)
+        except web.HTTPError as e:
+            return template.render(view=FormView(groups=[], problem=e.jupyterhub_message),
+                                   get_url="")
+        if self.enforce_quota and self.pod_reflector is None:
+            await self._start_watching_pods()
+        preselect, autolaunch = self._preselection()
+        view = make_form_view(entitlements, catalog, prefix=self.role_prefix,
+                              usage=self._usage if self.enforce_quota else None,
+                              preselect=preselect, autolaunch=autolaunch)
+        handler = getattr(self, "handler", None)
+        return template.render(view=view, get_url=handler.request.path if handler else "")
+
+    def _preselection(self) -> tuple[dict, bool]:
+        """What to preselect: the refused choice being re-rendered, else the deep link."""
+        handler = getattr(self, "handler", None)
+        if handler is None:
+            return {}, False
+        if handler.request.method == "POST":
+            return dict(self.user_options or {}), False
+
+        def arg(*names):
+            return next((v for v in (handler.get_argument(n, None) for n in names) if v), None)
+
+        preselect = {"group": arg("group"), "instance_type": arg("instancetype", "instance_type"),
+                     "image": arg("image")}
+        return preselect, arg("autolaunch") == "1"
+
+    # ---- the start ----------------------------------------------------------------------------
+
+    async def load_user_options(self):
+        """Check `user_options` against the entitlements of now, then shape the pod."""
+        entitlements = self._current_entitlements(self.entitlements_max_age_at_start)
+        catalog = await self._catalog()
+        if self.enforce_quota:
+            await self._start_watching_pods()
+        try:
+            choice = validate_user_options(
+                self.user_options, entitlements, catalog, prefix=self.role_prefix,
+                usage=self._usage if self.enforce_quota else None)
+        except OptionsRefused as e:
+            self.log.info("Refused to start %s: %s", self._log_name, e.message)
+            raise refusal(e.status, e.message) from None
+        settings = PodSettings(
+            home_dir=self.home_dir, home_volume=self.manage_home_volume, pvc_name=self.pvc_name,
+            default_home_size=self.default_home_size, project_root=self.project_root,
+            dataset_mount_root=self.dataset_mount_root)
+        overrides = make_pod_overrides(choice, entitlements, settings)
+        # Merge over the values as configured, not as left by a previous start.
+        for key in overrides:
+            self._configured.setdefault(key, copy.deepcopy(getattr(self, key)))
+        for key, value in merge_overrides(self._configured, overrides).items():
+            setattr(self, key, value)
+        self.primehub_choice = choice.summary()
+        self.log.info("Starting %s in group %s with instance type %s and image %s",
+                      self._log_name, choice.menu.group.name, choice.instance_type.name,
+                      choice.image.name)
+
+    def get_state(self):
+        state = super().get_state()
+        if self.primehub_choice:
+            state["primehub_choice"] = self.primehub_choice
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.primehub_choice = dict(state.get("primehub_choice") or {})
+
+    def clear_state(self):
+        super().clear_state()
+        self.primehub_choice = {}
+
