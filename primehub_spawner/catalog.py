@@ -246,14 +246,15 @@ def _toleration(value: object, index: int) -> dict:
     unknown = set(value) - _TOLERATION_KEYS
     if unknown:
         raise InvalidResource(f"{where} has unknown keys {sorted(unknown)}")
+    # Types first: a list where a string belongs must be a reason, not a TypeError.
+    for key in ("key", "operator", "value", "effect"):
+        if key in value and not isinstance(value[key], str):
+            raise InvalidResource(f"{where}.{key} must be a string")
     operator = value.get("operator", "Equal")
     if operator not in ("Equal", "Exists"):
         raise InvalidResource(f"{where}.operator must be Equal or Exists")
     if value.get("effect", "") not in _TOLERATION_EFFECTS:
         raise InvalidResource(f"{where}.effect {value.get('effect')!r} is not a taint effect")
-    for key in ("key", "value", "effect"):
-        if key in value and not isinstance(value[key], str):
-            raise InvalidResource(f"{where}.{key} must be a string")
     if operator == "Exists" and value.get("value"):
         raise InvalidResource(f"{where} uses operator Exists with a value")
     seconds = value.get("tolerationSeconds")
