@@ -1,0 +1,453 @@
+"""Custom resources -> typed catalog entries, and the reasons for rejecting them
+(DESIGN §2.2, primehub_spawner.catalog)."""
+import dataclasses
+
+import pytest
+
+from builders import cr, dataset_cr, demo_catalog, image_cr, instance_type_cr, without
+from primehub_spawner.catalog import (DATASET_TYPES, PLURALS, InvalidResource, dataset_env_name,
+                                      parse_dataset, parse_image, parse_instance_type)
+
+# ---- InstanceType -------------------------------------------------------------------------
+
+NVIDIA = "nvidia.com/gpu"
+EXISTS_NOSCHEDULE = {"key": NVIDIA, "operator": "Exists", "effect": "NoSchedule"}
+
+
+@pytest.mark.parametrize("spec, expected", [
+    pytest.param({}, dict(display_name="small", description="", cpu_limit=1.0, mem_limit=10**9,
+                          cpu_request=None, mem_request=None, gpu_limit=0,
+                          gpu_resource_name=NVIDIA, node_selector={}, tolerations=(),
+                          has_gpu=False, has_nvidia_gpu=False),
+                 id="minimal-defaults"),
+    pytest.param({"displayName": "Small box", "description": "for tests"},
+                 dict(display_name="Small box", description="for tests"), id="names"),
+    pytest.param({"displayName": ""}, dict(display_name="small"), id="empty-display-name"),
+    pytest.param({"displayName": None}, dict(display_name="small"), id="null-display-name"),
+    pytest.param({"limits.cpu": "500m", "limits.memory": "512Mi"},
+                 dict(cpu_limit=0.5, mem_limit=512 * 2**20), id="quantity-strings"),
+    pytest.param({"limits.cpu": 2.5, "limits.memory": "4G"},
+                 dict(cpu_limit=2.5, mem_limit=4 * 10**9), id="float-cpu"),
+    pytest.param({"limits.cpu": 2, "limits.memory": "4G", "requests.cpu": 0.5,
+                  "requests.memory": "1G"},
+                 dict(cpu_request=0.5, mem_request=10**9), id="requests-present"),
+    pytest.param({"requests.cpu": 0.5}, dict(cpu_request=0.5, mem_request=None),
+                 id="only-cpu-request"),
+    pytest.param({"requests.memory": "512M"}, dict(cpu_request=None, mem_request=512 * 10**6),
+                 id="only-memory-request"),
+    pytest.param({"requests.cpu": 1, "requests.memory": "1G"},
+                 dict(cpu_request=1.0, mem_request=10**9), id="requests-equal-limits"),
+    pytest.param({"requests.cpu": "", "requests.memory": None},
+                 dict(cpu_request=None, mem_request=None), id="empty-requests-are-absent"),
+    pytest.param({"limits.gpu": 1, "gpuResourceName": NVIDIA},
+                 dict(gpu_limit=1, gpu_resource_name=NVIDIA, has_gpu=True, has_nvidia_gpu=True),
+                 id="gpu-current-nvidia"),
+    pytest.param({"limits.gpu": 2}, dict(gpu_limit=2, gpu_resource_name=NVIDIA,
+                                         has_nvidia_gpu=True),
+                 id="gpu-current-default-resource"),
+    pytest.param({"limits.gpu": 1, "gpuResourceName": "amd.com/gpu"},
+                 dict(gpu_limit=1, gpu_resource_name="amd.com/gpu", has_gpu=True,
+                      has_nvidia_gpu=False), id="gpu-amd"),
+    pytest.param({"limits.gpu": 1, "gpuResourceName": "gpu.intel.com/i915"},
+                 dict(gpu_limit=1, gpu_resource_name="gpu.intel.com/i915", has_gpu=True,
+                      has_nvidia_gpu=False), id="gpu-intel"),
+    pytest.param({"limits.gpu": "2"}, dict(gpu_limit=2), id="gpu-count-as-string"),
+    pytest.param({"limits.gpu": 0}, dict(gpu_limit=0, has_gpu=False, has_nvidia_gpu=False),
+                 id="gpu-zero"),
+    pytest.param({"limits.nvidia.com/gpu": 1},
+                 dict(gpu_limit=1, gpu_resource_name=NVIDIA, has_nvidia_gpu=True),
+                 id="gpu-legacy"),
+    pytest.param({"limits.gpu": 1, "limits.nvidia.com/gpu": 1}, dict(gpu_limit=1),
+                 id="gpu-both-forms-agree"),
+    pytest.param({"nodeSelector": {"hardware": "gpu", "zone": "a"}},
+                 dict(node_selector={"hardware": "gpu", "zone": "a"}), id="node-selector"),
+    pytest.param({"nodeSelector": None}, dict(node_selector={}), id="null-node-selector"),
+    pytest.param({"tolerations": [EXISTS_NOSCHEDULE]},
+                 dict(tolerations=(EXISTS_NOSCHEDULE,)), id="toleration-exists"),
+    pytest.param({"tolerations": [{"key": "k", "operator": "Equal", "value": "v",
+                                   "effect": "NoExecute", "tolerationSeconds": 30},
+                                  {"key": "other"}]},
+                 dict(tolerations=({"key": "k", "operator": "Equal", "value": "v",
+                                    "effect": "NoExecute", "tolerationSeconds": 30},
+                                   {"key": "other"})), id="tolerations-equal-and-default"),
+    pytest.param({"tolerations": [{"operator": "Exists"}]},
+                 dict(tolerations=({"operator": "Exists"},)), id="toleration-tolerate-all"),
+])
+def test_instance_type_fields(spec, expected):
+    entry = parse_instance_type(instance_type_cr("small", spec))
+    for attr, value in expected.items():
+        assert getattr(entry, attr) == value, attr
+
+
+@pytest.mark.parametrize("spec, reason", [
+    pytest.param({"limits.cpu": None}, "limits.cpu is required", id="missing-cpu"),
+    pytest.param({"limits.memory": ""}, "limits.memory is required", id="missing-memory"),
+    pytest.param({"limits.cpu": "lots"}, "limits.cpu:", id="cpu-not-a-quantity"),
+    pytest.param({"limits.memory": "2 gigs"}, "limits.memory:", id="memory-not-a-quantity"),
+    pytest.param({"limits.memory": True}, "limits.memory:", id="memory-bool"),
+    pytest.param({"limits.memory": ["1G"]}, "limits.memory:", id="memory-list"),
+    pytest.param({"limits.cpu": 0}, "limits.cpu must be greater than zero", id="cpu-zero"),
+    pytest.param({"limits.cpu": -1}, "limits.cpu", id="cpu-negative"),
+    pytest.param({"limits.memory": "0"}, "limits.memory must be greater than zero",
+                 id="memory-zero"),
+    pytest.param({"requests.cpu": "x"}, "requests.cpu:", id="cpu-request-not-a-quantity"),
+    pytest.param({"requests.memory": {}}, "requests.memory:", id="memory-request-wrong-type"),
+    pytest.param({"requests.cpu": 2}, "requests.cpu is greater than limits.cpu",
+                 id="cpu-request-over-limit"),
+    pytest.param({"requests.memory": "2G"}, "requests.memory is greater than limits.memory",
+                 id="memory-request-over-limit"),
+    pytest.param({"limits.gpu": 1.5}, "limits.gpu must be a whole number", id="gpu-fraction"),
+    pytest.param({"limits.gpu": -1}, "limits.gpu must be a whole number", id="gpu-negative"),
+    pytest.param({"limits.gpu": True}, "limits.gpu must be a whole number", id="gpu-bool"),
+    pytest.param({"limits.gpu": "one"}, "limits.gpu must be a whole number", id="gpu-words"),
+    pytest.param({"limits.nvidia.com/gpu": "x"}, "limits.nvidia.com/gpu must be a whole number",
+                 id="legacy-gpu-words"),
+    pytest.param({"limits.gpu": 2, "limits.nvidia.com/gpu": 1}, "disagree",
+                 id="gpu-forms-disagree-on-count"),
+    pytest.param({"limits.gpu": 1, "limits.nvidia.com/gpu": 1, "gpuResourceName": "amd.com/gpu"},
+                 "disagree", id="gpu-forms-disagree-on-vendor"),
+    pytest.param({"limits.gpu": 1, "gpuResourceName": "not a name!"}, "gpuResourceName",
+                 id="gpu-resource-name-invalid"),
+    pytest.param({"gpuResourceName": 5}, "gpuResourceName must be a string",
+                 id="gpu-resource-name-wrong-type"),
+    pytest.param({"nodeSelector": ["hardware=gpu"]}, "nodeSelector must map strings to strings",
+                 id="node-selector-list"),
+    pytest.param({"nodeSelector": {"hardware": 1}}, "nodeSelector must map strings to strings",
+                 id="node-selector-value-not-string"),
+    pytest.param({"tolerations": {"key": "x"}}, "tolerations must be a list",
+                 id="tolerations-mapping"),
+    pytest.param({"tolerations": "x"}, "tolerations must be a list", id="tolerations-string"),
+    pytest.param({"tolerations": ["x"]}, "tolerations[0] must be a mapping",
+                 id="toleration-not-mapping"),
+    pytest.param({"tolerations": [{"kee": "x"}]}, "tolerations[0] has unknown keys ['kee']",
+                 id="toleration-unknown-key"),
+    pytest.param({"tolerations": [{"key": "x", "operator": "In"}]}, "tolerations[0].operator",
+                 id="toleration-bad-operator"),
+    pytest.param({"tolerations": [EXISTS_NOSCHEDULE, {"key": "x", "effect": "Never"}]},
+                 "tolerations[1].effect 'Never' is not a taint effect",
+                 id="toleration-bad-effect-second"),
+    pytest.param({"tolerations": [{"key": "x", "effect": ["NoSchedule"]}]},
+                 "tolerations[0].effect", id="toleration-effect-list"),
+    pytest.param({"tolerations": [{"key": "x", "operator": ["Exists"]}]},
+                 "tolerations[0].operator", id="toleration-operator-list"),
+    pytest.param({"tolerations": [{"key": 5}]}, "tolerations[0].key must be a string",
+                 id="toleration-key-not-string"),
+    pytest.param({"tolerations": [{"key": "x", "value": 1}]},
+                 "tolerations[0].value must be a string", id="toleration-value-not-string"),
+    pytest.param({"tolerations": [{"key": "x", "operator": "Exists", "value": "v"}]},
+                 "operator Exists with a value", id="toleration-exists-with-value"),
+    pytest.param({"tolerations": [{"key": "x", "tolerationSeconds": "10"}]},
+                 "tolerations[0].tolerationSeconds must be a whole number",
+                 id="toleration-seconds-string"),
+    pytest.param({"displayName": 5}, "displayName must be a string", id="display-name-number"),
+    pytest.param({"description": ["x"]}, "description must be a string",
+                 id="description-list"),
+])
+def test_instance_type_malformed(spec, reason):
+    obj = instance_type_cr("small", spec)
+    with pytest.raises(InvalidResource) as info:
+        parse_instance_type(obj)
+    assert reason in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["limits.cpu", "limits.memory"])
+def test_instance_type_missing_limit(key):
+    with pytest.raises(InvalidResource, match=f"{key} is required"):
+        parse_instance_type(without(instance_type_cr("small"), key))
+
+
+def test_instance_type_is_frozen_and_detached_from_the_object():
+    obj = instance_type_cr("small", {"nodeSelector": {"a": "b"}, "tolerations": [{"key": "k"}]})
+    entry = parse_instance_type(obj)
+    obj["spec"]["nodeSelector"]["a"] = "changed"
+    obj["spec"]["tolerations"][0]["key"] = "changed"
+    assert entry.node_selector == {"a": "b"}
+    assert entry.tolerations == ({"key": "k"},)
+    with pytest.raises(TypeError):
+        entry.node_selector["x"] = "y"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.cpu_limit = 99
+
+
+# ---- resource-level problems, the same for every kind --------------------------------------
+
+PARSERS = [pytest.param(parse_instance_type, instance_type_cr, id="InstanceType"),
+           pytest.param(parse_image, image_cr, id="Image"),
+           pytest.param(parse_dataset, dataset_cr, id="Dataset")]
+
+
+@pytest.mark.parametrize("parse, make", PARSERS)
+@pytest.mark.parametrize("mutate, reason", [
+    pytest.param(lambda o: "not an object", "not a mapping", id="not-a-mapping"),
+    pytest.param(lambda o: {**o, "metadata": {}}, "metadata.name None", id="no-name"),
+    pytest.param(lambda o: {k: v for k, v in o.items() if k != "metadata"}, "metadata.name",
+                 id="no-metadata"),
+    pytest.param(lambda o: {**o, "metadata": {"name": "Bad_Name"}}, "metadata.name 'Bad_Name'",
+                 id="name-not-dns"),
+    pytest.param(lambda o: {**o, "metadata": {"name": "UPPER"}}, "metadata.name 'UPPER'",
+                 id="name-upper-case"),
+    pytest.param(lambda o: {**o, "metadata": {"name": 7}}, "metadata.name 7", id="name-number"),
+    pytest.param(lambda o: {**o, "metadata": {"name": "-x"}}, "metadata.name '-x'",
+                 id="name-leading-dash"),
+    pytest.param(lambda o: {k: v for k, v in o.items() if k != "spec"},
+                 "spec is missing or not a mapping", id="no-spec"),
+    pytest.param(lambda o: {**o, "spec": ["limits.cpu"]}, "spec is missing or not a mapping",
+                 id="spec-list"),
+])
+def test_malformed_object(parse, make, mutate, reason):
+    with pytest.raises(InvalidResource) as info:
+        parse(mutate(make("thing")))
+    assert reason in str(info.value)
+
+
+def test_invalid_resource_is_a_value_error():
+    assert issubclass(InvalidResource, ValueError)
+
+
+# ---- Image --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, expected", [
+    pytest.param({"url": "example.org/x:1"},
+                 dict(display_name="img", description="", type="both", url="example.org/x:1",
+                      url_for_gpu="", pull_secret="", group_name="", ready=True),
+                 id="minimal-defaults"),
+    pytest.param({"url": "u", "displayName": "Image!", "description": "d"},
+                 dict(display_name="Image!", description="d"), id="names"),
+    pytest.param({"url": "u", "type": "cpu"}, dict(type="cpu"), id="type-cpu"),
+    pytest.param({"url": "u", "type": "gpu"}, dict(type="gpu"), id="type-gpu"),
+    pytest.param({"url": "u", "type": "both"}, dict(type="both"), id="type-both"),
+    pytest.param({"url": "u", "type": ""}, dict(type="both"), id="type-empty-is-both"),
+    pytest.param({"url": "cpu:1", "urlForGpu": "gpu:1"}, dict(url="cpu:1", url_for_gpu="gpu:1"),
+                 id="url-for-gpu"),
+    pytest.param({"url": "  u:1  ", "urlForGpu": " g:1\n"}, dict(url="u:1", url_for_gpu="g:1"),
+                 id="urls-stripped"),
+    pytest.param({"url": "u", "pullSecret": "private-registry"},
+                 dict(pull_secret="private-registry"), id="pull-secret"),
+    pytest.param({"url": "u", "groupName": "research"}, dict(group_name="research"),
+                 id="group-image"),
+    pytest.param({"url": ""}, dict(url="", ready=False), id="empty-url-not-ready"),
+    pytest.param({}, dict(url="", ready=False), id="no-url-not-ready"),
+    pytest.param({"url": None}, dict(url="", ready=False), id="null-url-not-ready"),
+])
+def test_image_fields(spec, expected):
+    entry = parse_image(cr("Image", "img", spec))
+    for attr, value in expected.items():
+        assert getattr(entry, attr) == value, attr
+
+
+@pytest.mark.parametrize("spec, reason", [
+    pytest.param({"type": "tpu"}, "type 'tpu' is not one of cpu, gpu, both", id="type-unknown"),
+    pytest.param({"type": 1}, "type must be a string", id="type-number"),
+    pytest.param({"url": 5}, "url must be a string", id="url-number"),
+    pytest.param({"url": "a b"}, "url 'a b' contains whitespace", id="url-whitespace"),
+    pytest.param({"urlForGpu": "a\tb"}, "urlForGpu", id="url-for-gpu-whitespace"),
+    pytest.param({"urlForGpu": ["x"]}, "urlForGpu must be a string", id="url-for-gpu-list"),
+    pytest.param({"pullSecret": "Bad_Secret"}, "pullSecret 'Bad_Secret' is not a Secret name",
+                 id="pull-secret-invalid"),
+    pytest.param({"pullSecret": {"name": "x"}}, "pullSecret must be a string",
+                 id="pull-secret-mapping"),
+    pytest.param({"groupName": 5}, "groupName must be a string", id="group-name-number"),
+    pytest.param({"displayName": True}, "displayName must be a string", id="display-name-bool"),
+])
+def test_image_malformed(spec, reason):
+    with pytest.raises(InvalidResource) as info:
+        parse_image(image_cr("img", spec))
+    assert reason in str(info.value)
+
+
+CPU_TYPE = parse_instance_type(instance_type_cr("cpu"))
+GPU_TYPE = parse_instance_type(instance_type_cr("gpu", {"limits.gpu": 1}))
+
+
+@pytest.mark.parametrize("image_type, instance_type, fits", [
+    pytest.param("cpu", CPU_TYPE, True, id="cpu-image-on-cpu"),
+    pytest.param("cpu", GPU_TYPE, True, id="cpu-image-on-gpu"),
+    pytest.param("both", CPU_TYPE, True, id="both-on-cpu"),
+    pytest.param("both", GPU_TYPE, True, id="both-on-gpu"),
+    pytest.param("gpu", CPU_TYPE, False, id="gpu-image-on-cpu"),
+    pytest.param("gpu", GPU_TYPE, True, id="gpu-image-on-gpu"),
+])
+def test_image_fits(image_type, instance_type, fits):
+    assert parse_image(image_cr("img", type=image_type)).fits(instance_type) is fits
+
+
+@pytest.mark.parametrize("spec, instance_type, url", [
+    pytest.param({"url": "c", "urlForGpu": "g"}, CPU_TYPE, "c", id="cpu-type-takes-url"),
+    pytest.param({"url": "c", "urlForGpu": "g"}, GPU_TYPE, "g", id="gpu-type-takes-url-for-gpu"),
+    pytest.param({"url": "c"}, GPU_TYPE, "c", id="gpu-type-falls-back-to-url"),
+    pytest.param({"url": "c", "urlForGpu": ""}, GPU_TYPE, "c", id="empty-url-for-gpu-falls-back"),
+])
+def test_image_url_for(spec, instance_type, url):
+    assert parse_image(image_cr("img", spec)).url_for(instance_type) == url
+
+
+# ---- Dataset ------------------------------------------------------------------------------
+
+A = "dataset.primehub.io/"
+DEFAULTS = dict(home_symlink=False, launch_group_only=False,
+                git_sync_host_root="/home/dataset", git_sync_root="/gitsync")
+
+
+@pytest.mark.parametrize("spec, annotations, expected", [
+    pytest.param({"type": "pv", "volumeName": "team-data"}, {},
+                 dict(DEFAULTS, type="pv", volume_name="team-data", display_name="ds",
+                      description="", variables={}), id="pv-defaults"),
+    pytest.param({"type": "pv", "volumeName": "v", "displayName": "Data", "description": "d"}, {},
+                 dict(display_name="Data", description="d"), id="names"),
+    pytest.param({"type": "nfs", "nfs.server": "10.0.0.50", "nfs.path": "/exports/shared"}, {},
+                 dict(DEFAULTS, type="nfs", nfs_server="10.0.0.50", nfs_path="/exports/shared"),
+                 id="nfs"),
+    pytest.param({"type": "hostPath", "hostPath.path": "/srv/host-data"}, {},
+                 dict(DEFAULTS, type="hostPath", host_path="/srv/host-data"), id="host-path"),
+    pytest.param({"type": "git", "url": "https://example.org/r.git", "gitsync.secret": "creds"},
+                 {}, dict(DEFAULTS, type="git", git_url="https://example.org/r.git",
+                          git_secret="creds"), id="git-defaults"),
+    pytest.param({"type": "git", "url": "https://example.org/r.git"}, {},
+                 dict(git_secret=""), id="git-without-secret"),
+    pytest.param({"type": "git", "url": "u"},
+                 {A + "gitSyncHostRoot": "/var/git", A + "gitSyncRoot": "/sync"},
+                 dict(git_sync_host_root="/var/git", git_sync_root="/sync"), id="git-roots"),
+    pytest.param({"type": "env", "variables": {"REGION": "tw", "BUCKET": "demo"}}, {},
+                 dict(DEFAULTS, type="env", variables={"REGION": "tw", "BUCKET": "demo"}),
+                 id="env"),
+    pytest.param({"type": "env", "variables": {"PORT": 8080, "RATIO": 0.5}}, {},
+                 dict(variables={"PORT": "8080", "RATIO": "0.5"}), id="env-numbers-as-text"),
+    pytest.param({"type": "env", "variables": {"my-key": "x", "lower": "y"}}, {},
+                 dict(variables={"my-key": "x", "lower": "y"}), id="env-keys-kept-as-written"),
+    pytest.param({"type": "env"}, {}, dict(variables={}), id="env-no-variables"),
+    pytest.param({"type": "pv", "volumeName": "v"}, {A + "mountRoot": "/mnt/data"},
+                 dict(mount_root="/mnt/data"), id="mount-root"),
+    pytest.param({"type": "pv", "volumeName": "v"}, {A + "homeSymlink": "true"},
+                 dict(home_symlink=True), id="home-symlink"),
+    pytest.param({"type": "pv", "volumeName": "v"}, {A + "homeSymlink": "True "},
+                 dict(home_symlink=True), id="home-symlink-case-and-space"),
+    pytest.param({"type": "pv", "volumeName": "v"}, {A + "homeSymlink": "false"},
+                 dict(home_symlink=False), id="home-symlink-false"),
+    pytest.param({"type": "pv", "volumeName": "v"}, {A + "homeSymlink": "yes"},
+                 dict(home_symlink=False), id="home-symlink-only-true-counts"),
+    pytest.param({"type": "pv", "volumeName": "v"}, {A + "launchGroupOnly": "true"},
+                 dict(launch_group_only=True), id="launch-group-only"),
+    pytest.param({"type": "pv", "volumeName": "v"}, {"other.io/x": "true"}, DEFAULTS,
+                 id="unrelated-annotations"),
+])
+def test_dataset_fields(spec, annotations, expected):
+    entry = parse_dataset(cr("Dataset", "ds", spec, annotations))
+    for attr, value in expected.items():
+        assert getattr(entry, attr) == value, attr
+
+
+def test_dataset_without_mount_root_annotation_uses_the_spawner_default():
+    # Empty means "the spawner's dataset_mount_root" (/datasets by default, see test_podspec).
+    assert parse_dataset(dataset_cr("ds")).mount_root == ""
+
+
+@pytest.mark.parametrize("dataset_type", DATASET_TYPES)
+def test_every_dataset_type_is_parsed(dataset_type):
+    spec = {"pv": {"volumeName": "v"}, "nfs": {"nfs.server": "s", "nfs.path": "/p"},
+            "hostPath": {"hostPath.path": "/p"}, "git": {"url": "u"}, "env": {}}[dataset_type]
+    assert parse_dataset(cr("Dataset", "ds", {"type": dataset_type, **spec})).type == dataset_type
+
+
+@pytest.mark.parametrize("name, spec, annotations, reason", [
+    pytest.param("ds", {}, {}, "type is required", id="type-missing"),
+    pytest.param("ds", {"type": "s3"}, {}, "type 's3' is not one of env, git, pv, hostPath, nfs",
+                 id="type-unknown"),
+    pytest.param("ds", {"type": "PV"}, {}, "type 'PV' is not one of", id="type-wrong-case"),
+    pytest.param("ds", {"type": 5}, {}, "type must be a string", id="type-number"),
+    pytest.param("ds", {"type": "pv"}, {}, "volumeName is required", id="pv-no-volume-name"),
+    pytest.param("ds", {"type": "pv", "volumeName": "Bad Name"}, {},
+                 "volumeName 'Bad Name' is not a valid name", id="pv-bad-volume-name"),
+    pytest.param("ds", {"type": "pv", "volumeName": 3}, {}, "volumeName must be a string",
+                 id="pv-volume-name-number"),
+    pytest.param("ds", {"type": "nfs", "nfs.path": "/p"}, {}, "nfs.server is required",
+                 id="nfs-no-server"),
+    pytest.param("ds", {"type": "nfs", "nfs.server": "s"}, {}, "nfs.path is required",
+                 id="nfs-no-path"),
+    pytest.param("ds", {"type": "nfs", "nfs.server": "s", "nfs.path": "exports/x"}, {},
+                 "nfs.path 'exports/x' must be an absolute path", id="nfs-relative-path"),
+    pytest.param("ds", {"type": "nfs", "nfs.server": "s", "nfs.path": "/a/../etc"}, {},
+                 "nfs.path", id="nfs-dot-dot"),
+    pytest.param("ds", {"type": "nfs", "nfs.server": "s", "nfs.path": "/a;rm -rf /"}, {},
+                 "nfs.path", id="nfs-shell-characters"),
+    pytest.param("ds", {"type": "nfs", "nfs.server": ["s"], "nfs.path": "/p"}, {},
+                 "nfs.server must be a string", id="nfs-server-list"),
+    pytest.param("ds", {"type": "hostPath"}, {}, "hostPath.path is required",
+                 id="host-path-missing"),
+    pytest.param("ds", {"type": "hostPath", "hostPath.path": "data"}, {}, "hostPath.path 'data'",
+                 id="host-path-relative"),
+    pytest.param("ds", {"type": "hostPath", "hostPath.path": "/data/.."}, {}, "hostPath.path",
+                 id="host-path-trailing-dot-dot"),
+    pytest.param("ds", {"type": "hostPath", "hostPath.path": "/data/$(id)"}, {},
+                 "hostPath.path", id="host-path-shell"),
+    pytest.param("ds", {"type": "git"}, {}, "url is required", id="git-no-url"),
+    pytest.param("ds", {"type": "git", "url": "u", "gitsync.secret": 1}, {},
+                 "gitsync.secret must be a string", id="git-secret-number"),
+    pytest.param("ds", {"type": "git", "url": "u"}, {A + "gitSyncHostRoot": "home/dataset"},
+                 "gitSyncHostRoot 'home/dataset'", id="git-host-root-relative"),
+    pytest.param("ds", {"type": "git", "url": "u"}, {A + "gitSyncRoot": "/x/`id`"},
+                 "gitSyncRoot", id="git-root-unsafe"),
+    pytest.param("ds", {"type": "pv", "volumeName": "v"}, {A + "mountRoot": "datasets"},
+                 "mountRoot 'datasets'", id="mount-root-relative"),
+    pytest.param("ds", {"type": "pv", "volumeName": "v"}, {A + "mountRoot": "/data sets"},
+                 "mountRoot", id="mount-root-space"),
+    pytest.param("ds", {"type": "pv", "volumeName": "v"}, {A + "mountRoot": "/../etc"},
+                 "mountRoot", id="mount-root-escape"),
+    pytest.param("ds", {"type": "env", "variables": ["A=1"]}, {}, "variables must be a mapping",
+                 id="env-variables-list"),
+    pytest.param("ds", {"type": "env", "variables": {"A": ["1"]}}, {},
+                 "variables['A'] must be a string", id="env-value-list"),
+    pytest.param("ds", {"type": "env", "variables": {"A": {"x": 1}}}, {},
+                 "variables['A'] must be a string", id="env-value-mapping"),
+    pytest.param("ds", {"type": "env", "variables": {"A": True}}, {},
+                 "variables['A'] must be a string", id="env-value-bool"),
+    pytest.param("ds", {"type": "env", "variables": {"A": None}}, {},
+                 "variables['A'] must be a string", id="env-value-null"),
+    pytest.param("ds", {"type": "env", "variables": {"bad key": "1"}}, {},
+                 "variables key 'bad key'", id="env-key-space"),
+    pytest.param("ds", {"type": "env", "variables": {"A=B": "1"}}, {},
+                 "variables key 'A=B'", id="env-key-equals"),
+    pytest.param("1data", {"type": "env", "variables": {"A": "1"}}, {}, "variables key 'A'",
+                 id="env-name-starts-with-digit"),
+    pytest.param("Data", {"type": "pv", "volumeName": "v"}, {}, "metadata.name 'Data'",
+                 id="name-upper-case"),
+    pytest.param("a.b", {"type": "pv", "volumeName": "v"}, {},
+                 "metadata.name 'a.b' must be a DNS label", id="name-with-dot"),
+    pytest.param("d" * 56, {"type": "pv", "volumeName": "v"}, {}, "at most 55 characters",
+                 id="name-too-long"),
+])
+def test_dataset_malformed(name, spec, annotations, reason):
+    with pytest.raises(InvalidResource) as info:
+        parse_dataset(cr("Dataset", name, spec, annotations))
+    assert reason in str(info.value)
+
+
+def test_dataset_name_of_55_characters_is_fine():
+    assert parse_dataset(dataset_cr("d" * 55)).name == "d" * 55
+
+
+@pytest.mark.parametrize("dataset, key, expected", [
+    pytest.param("public-env", "REGION", "PUBLIC_ENV_REGION", id="dash-in-dataset"),
+    pytest.param("data", "my-key", "DATA_MY_KEY", id="dash-in-key"),
+    pytest.param("data", "lower", "DATA_LOWER", id="upper-cased"),
+    pytest.param("a1", "B_2", "A1_B_2", id="digits-and-underscore"),
+])
+def test_dataset_env_name(dataset, key, expected):
+    assert dataset_env_name(dataset, key) == expected
+
+
+# ---- the catalog of the devstack demo data ------------------------------------------------
+
+def test_demo_catalog_parses():
+    catalog = demo_catalog()
+    assert sorted(catalog.instance_types) == ["cpu-1", "cpu-2", "gpu-small", "legacy-gpu"]
+    assert sorted(catalog.images) == ["base-notebook", "building-image", "private-image",
+                                      "pytorch", "research-image", "tf-gpu"]
+    assert sorted(catalog.datasets) == ["class-only", "git-repo", "host-data", "public-env",
+                                        "shared-nfs", "team-data"]
+    assert not catalog.images["building-image"].ready
+    assert catalog.instance_types["legacy-gpu"].has_nvidia_gpu
+
+
+def test_plurals_match_the_crds():
+    assert PLURALS == {"InstanceType": "instancetypes", "Image": "images",
+                       "Dataset": "datasets"}
