@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".devstack"
 LOGS = STATE / "logs"
 PIDS = STATE / "pids"
-# Builds and downloads survive `make down` and are shared by every run on this machine.
-CACHE = ROOT / ".cache"
+# Builds and downloads survive `make down` and are shared by every clone on this machine
+# (CI runs in a fresh clone): outside the work tree, never committed.
+CACHE = Path(os.environ.get("PRIMEHUB_DEVSTACK_CACHE",
+                            Path.home() / ".cache" / "primehub-spawner-devstack"))
 
 
 class PartFailed(RuntimeError):

@@ -1,0 +1,58 @@
+"""JupyterHub with configurable-http-proxy, configured with PrimeHubSpawner and
+PrimeHubAuthenticator, as a part of the dev stack."""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+
+from . import proc
+
+STATE = proc.STATE / "hub"
+DEVSTACK = proc.ROOT / "devstack"
+HUB_URL = "http://127.0.0.1:18000"
+
+
+def prepare() -> None:
+    """Install the pinned proxy from npm (once) and the hub's secrets (once)."""
+    chp = DEVSTACK / "node_modules/.bin/configurable-http-proxy"
+    if not chp.exists():
+        proc.say("installing configurable-http-proxy from npm")
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+                       cwd=DEVSTACK, check=True)
+    STATE.mkdir(parents=True, exist_ok=True)
+    for name, make in (("api_token", lambda: secrets.token_hex(32)),
+                       ("crypt_key", lambda: secrets.token_hex(32))):
+        path = STATE / name
+        if not path.exists():
+            path.write_text(make())
+            path.chmod(0o600)
+
+
+def api_token() -> str:
+    return (STATE / "api_token").read_text().strip()
+
+
+def start(kubeconfig: str) -> None:
+    if proc.pid_of("jupyterhub"):
+        return
+    prepare()
+    # A fresh hub database each start: the cluster is the truth about running servers.
+    for stale in ("jupyterhub.sqlite", "jupyterhub.pid"):
+        (STATE / stale).unlink(missing_ok=True)
+    env = {
+        "KUBECONFIG": kubeconfig,
+        "JUPYTERHUB_CRYPT_KEY": (STATE / "crypt_key").read_text().strip(),
+        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}",
+    }
+    jupyterhub = shutil.which("jupyterhub", path=env["PATH"]) or "jupyterhub"
+    proc.spawn("jupyterhub", [jupyterhub, "-f", str(DEVSTACK / "jupyterhub_config.py")],
+               env=env, cwd=STATE)
+    proc.wait_until("jupyterhub", lambda: proc.http_ok(f"{HUB_URL}/hub/health"), 90,
+                    "answer on /hub/health")
+
+
+def stop() -> None:
+    proc.stop("jupyterhub")

@@ -1,0 +1,43 @@
+"""JupyterHub configuration of the local dev stack (`make demo`, `make up`, the tests).
+
+The same plugin settings an operator writes (see the top-level jupyterhub_config.py), with
+everything on loopback: Keycloak on 18080, the kube-apiserver on 16443 (reached with the
+restricted `primehub-hub` credential, through KUBECONFIG), the proxy on 18000.
+"""
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".devstack" / "hub"
+
+c = get_config()  # noqa: F821
+
+c.JupyterHub.authenticator_class = "primehub"
+c.JupyterHub.spawner_class = "primehub"
+c.JupyterHub.bind_url = "http://127.0.0.1:18000"
+c.JupyterHub.hub_bind_url = "http://127.0.0.1:18081"
+c.JupyterHub.hub_connect_url = "http://127.0.0.1:18081"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:18001"
+c.ConfigurableHTTPProxy.command = [str(ROOT / "devstack/node_modules/.bin/configurable-http-proxy")]
+c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(STATE / "cookie_secret")
+c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
+c.JupyterHub.template_paths = [str(ROOT / "templates")]
+c.JupyterHub.cleanup_servers = True
+
+# An admin API token for scripts and tests (.devstack/env exports it).
+c.JupyterHub.services = [{"name": "devstack", "api_token": (STATE / "api_token").read_text().strip()}]
+c.JupyterHub.load_roles = [{"name": "admin", "services": ["devstack"]}]
+
+c.PrimeHubAuthenticator.keycloak_url = "http://127.0.0.1:18080"
+c.PrimeHubAuthenticator.realm = "primehub"
+c.PrimeHubAuthenticator.client_id = "jupyterhub"
+c.PrimeHubAuthenticator.client_secret = "jupyterhub-demo-secret"
+c.PrimeHubAuthenticator.oauth_callback_url = "http://127.0.0.1:18000/hub/oauth_callback"
+# Tests change the realm while the hub runs and expect the next start to see it at once.
+c.PrimeHubAuthenticator.group_cache_max_age = float(os.environ.get("PRIMEHUB_GROUP_CACHE_MAX_AGE", "30"))
+
+c.KubeSpawner.namespace = "hub"
+c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+c.KubeSpawner.start_timeout = 120
+c.KubeSpawner.http_timeout = 60
