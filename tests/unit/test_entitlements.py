@@ -1,0 +1,316 @@
+"""Who may launch what, in which group (DESIGN §3, primehub_spawner.entitlements)."""
+import json
+
+import pytest
+
+from builders import (dataset_cr, demo_catalog, demo_user, image_cr, instance_type_cr,
+                      make_catalog, make_group, make_user)
+from primehub_spawner.entitlements import (Group, GroupMisconfigured, GroupSettings, Quota,
+                                           UserEntitlements, group_settings, project_dir,
+                                           resolve_menu)
+
+
+def summary(menu):
+    return ([it.name for it in menu.instance_types], [i.name for i in menu.images],
+            {m.dataset.name: m.writable for m in menu.datasets},
+            [g.name for g in menu.shared_volume_groups])
+
+
+# ---- the devstack demo data ---------------------------------------------------------------
+
+@pytest.mark.parametrize("username, group, expected", [
+    pytest.param("alice", "research", (
+        ["cpu-1", "cpu-2", "gpu-small"],
+        ["base-notebook", "pytorch", "research-image", "tf-gpu"],
+        {"git-repo": False, "host-data": False, "public-env": False, "shared-nfs": False,
+         "team-data": True},
+        ["research"]), id="alice-in-research"),
+    pytest.param("alice", "class-101", (
+        ["cpu-1", "legacy-gpu"],
+        ["base-notebook", "building-image", "private-image"],
+        {"class-only": False, "git-repo": False, "host-data": False, "public-env": False,
+         "shared-nfs": False, "team-data": False},
+        ["class-101", "research"]), id="alice-in-class-101"),
+    pytest.param("bob", "class-101", (
+        ["cpu-1", "legacy-gpu"],
+        ["base-notebook", "building-image", "private-image"],
+        {"class-only": False, "git-repo": False, "public-env": False, "team-data": False},
+        ["class-101"]), id="bob-in-class-101"),
+    pytest.param("phadmin", "research", (
+        ["cpu-1", "cpu-2", "gpu-small"],
+        ["base-notebook", "pytorch", "research-image", "tf-gpu"],
+        {"host-data": False, "public-env": False, "shared-nfs": False, "team-data": True},
+        ["research"]), id="phadmin-in-research"),
+    pytest.param("dave", "empty-group", (
+        ["cpu-1"], ["base-notebook"], {"public-env": False}, []), id="everyone-only"),
+])
+def test_demo_menus(username, group, expected):
+    user = demo_user(username)
+    assert summary(resolve_menu(user, user.group(group), demo_catalog())) == expected
+
+
+# ---- the rules of §3, one row each --------------------------------------------------------
+
+RULES_CATALOG = [
+    instance_type_cr("small"), instance_type_cr("big", {"limits.cpu": 8, "limits.memory": "8G"}),
+    image_cr("x", displayName="X"), image_cr("y", displayName="Y"),
+    dataset_cr("d"), dataset_cr("e", type="env", variables={"K": "v"}),
+    dataset_cr("l", annotations={"dataset.primehub.io/launchGroupOnly": "true"}),
+]
+
+
+@pytest.mark.parametrize("launch, everyone, other, expected", [
+    pytest.param(["it:small"], [], [], (["small"], [], {}), id="it-from-launch-group"),
+    pytest.param([], ["it:small"], [], (["small"], [], {}), id="it-from-everyone"),
+    pytest.param(["it:big"], ["it:small"], [], (["small", "big"], [], {}),
+                 id="it-launch-and-everyone-by-size"),
+    pytest.param([], [], ["it:small"], ([], [], {}), id="it-from-other-group-not-offered"),
+    pytest.param(["img:x"], [], [], ([], ["x"], {}), id="img-from-launch-group"),
+    pytest.param([], ["img:y"], [], ([], ["y"], {}), id="img-from-everyone"),
+    pytest.param([], [], ["img:x"], ([], [], {}), id="img-from-other-group-not-offered"),
+    pytest.param(["ds:d"], [], [], ([], [], {"d": False}), id="ds-launch-read-only"),
+    pytest.param(["ds:rw:d"], [], [], ([], [], {"d": True}), id="ds-launch-read-write"),
+    pytest.param([], ["ds:d"], [], ([], [], {"d": False}), id="ds-everyone-read-only"),
+    pytest.param([], ["ds:rw:d"], [], ([], [], {"d": True}), id="ds-everyone-read-write"),
+    pytest.param([], [], ["ds:d"], ([], [], {"d": False}), id="ds-other-group-mounted"),
+    pytest.param([], [], ["ds:rw:d"], ([], [], {"d": False}),
+                 id="ds-rw-via-other-group-is-read-only"),
+    pytest.param(["ds:d"], [], ["ds:rw:d"], ([], [], {"d": False}),
+                 id="ds-launch-ro-other-rw-is-read-only"),
+    pytest.param(["ds:rw:d"], [], ["ds:d"], ([], [], {"d": True}),
+                 id="ds-launch-rw-other-ro-is-read-write"),
+    pytest.param(["ds:d"], ["ds:rw:d"], [], ([], [], {"d": True}),
+                 id="ds-launch-ro-everyone-rw-is-read-write"),
+    pytest.param(["ds:l"], [], [], ([], [], {"l": False}), id="launch-group-only-via-launch"),
+    pytest.param([], ["ds:rw:l"], [], ([], [], {"l": True}), id="launch-group-only-via-everyone"),
+    pytest.param([], [], ["ds:l"], ([], [], {}), id="launch-group-only-via-other-absent"),
+    pytest.param([], [], ["ds:rw:l"], ([], [], {}), id="launch-group-only-rw-via-other-absent"),
+    pytest.param(["ds:rw:e"], [], [], ([], [], {"e": False}), id="env-never-writable-launch"),
+    pytest.param([], ["ds:rw:e"], [], ([], [], {"e": False}), id="env-never-writable-everyone"),
+    pytest.param(["it:ghost", "img:ghost", "ds:ghost", "ds:rw:ghost2"], ["it:ghost3"],
+                 ["ds:ghost4"], ([], [], {}), id="granted-but-missing-absent"),
+    pytest.param(["offline_access", "admin", "uma_authorization"], [], [], ([], [], {}),
+                 id="unrelated-roles"),
+])
+def test_rules(launch, everyone, other, expected):
+    user = make_user([make_group("launch", launch), make_group("other", other)],
+                     make_group("everyone", everyone))
+    menu = resolve_menu(user, user.group("launch"), make_catalog(*RULES_CATALOG))
+    assert summary(menu)[:3] == expected
+
+
+@pytest.mark.parametrize("prefix, launch, everyone, expected", [
+    pytest.param("c1", ["c1:it:small", "it:big"], ["c1:img:x", "img:y"],
+                 (["small"], ["x"], {}), id="prefix-only-prefixed-count"),
+    pytest.param("c1", ["c1:ds:rw:d", "ds:rw:e", "c2:ds:l"], [], ([], [], {"d": True}),
+                 id="prefix-datasets"),
+    pytest.param("", ["c1:it:small", "it:big"], ["c1:img:x", "img:y"], (["big"], ["y"], {}),
+                 id="no-prefix-prefixed-ignored"),
+])
+def test_role_prefix(prefix, launch, everyone, expected):
+    user = make_user([make_group("launch", launch)], make_group("everyone", everyone))
+    menu = resolve_menu(user, user.group("launch"), make_catalog(*RULES_CATALOG), prefix)
+    assert summary(menu)[:3] == expected
+
+
+def test_no_everyone_group():
+    user = make_user([make_group("launch", ["it:small"])], everyone=None)
+    menu = resolve_menu(user, user.group("launch"), make_catalog(*RULES_CATALOG))
+    assert summary(menu) == (["small"], [], {}, [])
+
+
+def test_menu_order():
+    catalog = make_catalog(
+        instance_type_cr("gpu", {"limits.gpu": 1, "limits.cpu": 1}),
+        instance_type_cr("cpu-8", {"limits.cpu": 8}),
+        instance_type_cr("cpu-2b", {"limits.cpu": 2, "limits.memory": "4G"}),
+        instance_type_cr("cpu-2a", {"limits.cpu": 2, "limits.memory": "2G"}),
+        image_cr("zz", displayName="alpha"), image_cr("aa", displayName="Beta"),
+        dataset_cr("zeta"), dataset_cr("alpha"))
+    user = make_user([make_group("g", ["it:gpu", "it:cpu-8", "it:cpu-2b", "it:cpu-2a",
+                                       "img:zz", "img:aa", "ds:zeta", "ds:alpha"])])
+    its, images, datasets, _ = summary(resolve_menu(user, user.group("g"), catalog))
+    assert its == ["cpu-2a", "cpu-2b", "cpu-8", "gpu"]  # no GPU first, then cpu, then memory
+    assert images == ["zz", "aa"]  # by display name, case-insensitive
+    assert list(datasets) == ["alpha", "zeta"]
+
+
+# ---- shared volumes -----------------------------------------------------------------------
+
+SHARED = {"enabled-shared-volume": "true", "shared-volume-capacity": "10G"}
+SHARED_LGO = dict(SHARED, **{"launch-group-only": "true"})
+
+
+@pytest.mark.parametrize("launch_attrs, others, expected", [
+    pytest.param({}, [], [], id="none"),
+    pytest.param(SHARED, [], ["launch"], id="launch-group-shared"),
+    pytest.param(SHARED_LGO, [], ["launch"], id="launch-group-only-mounted-in-itself"),
+    pytest.param({}, [("other", SHARED)], ["other"], id="other-group-shared"),
+    pytest.param({}, [("other", SHARED_LGO)], [], id="other-launch-group-only-not-mounted"),
+    pytest.param(SHARED, [("zeta", SHARED), ("alpha", SHARED)], ["launch", "alpha", "zeta"],
+                 id="launch-first-then-by-name"),
+    pytest.param(SHARED, [("other", {"enabled-shared-volume": "false",
+                                     "shared-volume-capacity": "1G"})], ["launch"],
+                 id="disabled-not-mounted"),
+    pytest.param(SHARED, [("broken", {"enabled-shared-volume": "true"})], ["launch"],
+                 id="misconfigured-other-group-skipped"),
+    pytest.param(SHARED, [("bad", {"enabled-shared-volume": "TRUE",
+                                   "shared-volume-capacity": "10G", "quota-cpu": "x"})],
+                 ["launch"], id="other-group-bad-quota-skipped"),
+])
+def test_shared_volume_groups(launch_attrs, others, expected):
+    user = make_user([make_group("launch", attributes=launch_attrs),
+                      *(make_group(n, attributes=a) for n, a in others)])
+    menu = resolve_menu(user, user.group("launch"), make_catalog())
+    assert [g.name for g in menu.shared_volume_groups] == expected
+
+
+def test_misconfigured_launch_group_raises():
+    user = make_user([make_group("launch", attributes={"quota-cpu": "lots"})])
+    with pytest.raises(GroupMisconfigured, match="invalid quota-cpu attribute 'lots'"):
+        resolve_menu(user, user.group("launch"), make_catalog())
+
+
+# ---- group attributes ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("attributes, expected", [
+    pytest.param({}, GroupSettings(), id="no-attributes"),
+    pytest.param({"quota-cpu": "4", "quota-gpu": "1", "quota-memory": "8G"},
+                 GroupSettings(user_quota=Quota(cpu=4.0, gpu=1, memory=8 * 10**9)),
+                 id="user-quota"),
+    pytest.param({"project-quota-cpu": "16", "project-quota-gpu": "2",
+                  "project-quota-memory": "32Gi"},
+                 GroupSettings(project_quota=Quota(cpu=16.0, gpu=2, memory=32 * 2**30)),
+                 id="project-quota"),
+    pytest.param({"quota-cpu": "0.5", "quota-memory": " 512M "},
+                 GroupSettings(user_quota=Quota(cpu=0.5, memory=512 * 10**6)),
+                 id="fractions-and-spaces"),
+    pytest.param({"quota-cpu": "", "quota-gpu": "  "}, GroupSettings(), id="empty-is-unlimited"),
+    pytest.param({"quota-gpu": "0"}, GroupSettings(user_quota=Quota(gpu=0)), id="zero-gpu"),
+    pytest.param(SHARED, GroupSettings(shared_volume=True, shared_volume_capacity="10G"),
+                 id="shared-volume"),
+    pytest.param({"enabled-shared-volume": "True", "shared-volume-capacity": " 5G "},
+                 GroupSettings(shared_volume=True, shared_volume_capacity="5G"),
+                 id="shared-volume-case-and-space"),
+    pytest.param({"enabled-shared-volume": "false", "shared-volume-capacity": "nonsense"},
+                 GroupSettings(shared_volume_capacity="nonsense"),
+                 id="shared-volume-disabled-capacity-unchecked"),
+    pytest.param({"launch-group-only": "true", "home-symlink": "true"},
+                 GroupSettings(launch_group_only=True, home_symlink=True), id="flags"),
+    pytest.param({"launch-group-only": "yes", "home-symlink": "1"}, GroupSettings(),
+                 id="only-true-is-true"),
+    pytest.param({"mlflow-tracking-uri": "http://m:5000", "mlflow-ui-url": "http://m/ui"},
+                 GroupSettings(mlflow_tracking_uri="http://m:5000", mlflow_ui_url="http://m/ui"),
+                 id="mlflow"),
+])
+def test_group_settings(attributes, expected):
+    assert group_settings(make_group("research", attributes=attributes)) == expected
+
+
+@pytest.mark.parametrize("name, attributes, reason", [
+    pytest.param("g", {"quota-cpu": "lots"}, "invalid quota-cpu attribute 'lots'", id="cpu"),
+    pytest.param("g", {"quota-cpu": "-1"}, "invalid quota-cpu", id="cpu-negative"),
+    pytest.param("g", {"quota-gpu": "1.5"}, "invalid quota-gpu attribute '1.5'", id="gpu-fraction"),
+    pytest.param("g", {"quota-gpu": "one"}, "invalid quota-gpu", id="gpu-words"),
+    pytest.param("g", {"quota-memory": "8 gigs"}, "invalid quota-memory attribute '8 gigs'",
+                 id="memory"),
+    pytest.param("g", {"project-quota-cpu": "x"}, "invalid project-quota-cpu", id="project-cpu"),
+    pytest.param("g", {"project-quota-gpu": "-2"}, "invalid project-quota-gpu", id="project-gpu"),
+    pytest.param("g", {"project-quota-memory": "lots"}, "invalid project-quota-memory",
+                 id="project-memory"),
+    pytest.param("g", {"enabled-shared-volume": "true"}, "shared-volume-capacity ''",
+                 id="shared-volume-without-capacity"),
+    pytest.param("g", {"enabled-shared-volume": "true", "shared-volume-capacity": "big"},
+                 "shared-volume-capacity 'big' is not a size", id="shared-volume-bad-capacity"),
+    pytest.param("Research Lab", SHARED, "does not make a volume name",
+                 id="shared-volume-name-with-space"),
+    pytest.param("g" * 56, SHARED, "does not make a volume name", id="shared-volume-name-too-long"),
+    pytest.param("-g", SHARED, "does not make a volume name", id="shared-volume-name-leading-dash"),
+])
+def test_group_settings_misconfigured(name, attributes, reason):
+    group = make_group(name, attributes=attributes, display_name="The Group")
+    with pytest.raises(GroupMisconfigured) as info:
+        group_settings(group)
+    message = str(info.value)
+    assert reason in message
+    assert message.startswith("Group The Group ")  # names the group by its display name
+    assert "administrator" in message
+
+
+@pytest.mark.parametrize("name, expected", [
+    pytest.param("research", "research", id="plain"),
+    pytest.param("Research_Lab", "research-lab", id="upper-and-underscore"),
+    pytest.param("class-101", "class-101", id="dash-kept"),
+    pytest.param("A_B_C", "a-b-c", id="several-underscores"),
+])
+def test_project_dir(name, expected):
+    assert project_dir(make_group(name)) == expected
+
+
+def test_shared_volume_group_name_with_underscore_and_capitals_is_fine():
+    assert group_settings(make_group("Research_Lab", attributes=SHARED)).shared_volume
+
+
+# ---- UserEntitlements ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("username", ["alice", "bob", "carol", "phadmin"])
+def test_json_round_trip(username):
+    user = demo_user(username)
+    data = json.loads(json.dumps(user.to_json()))
+    assert UserEntitlements.from_json(data) == user
+
+
+def test_json_round_trip_without_everyone():
+    user = make_user([make_group("g", ["it:a"], {"quota-cpu": "1"})], everyone=None)
+    assert UserEntitlements.from_json(json.loads(json.dumps(user.to_json()))) == user
+
+
+def test_from_json_defaults():
+    user = UserEntitlements.from_json({"username": "eve"})
+    assert user == UserEntitlements(username="eve", user_id="", groups=(), everyone=None)
+
+
+def test_group_from_json_defaults():
+    assert Group.from_json({"id": "1", "name": "g"}) == Group(id="1", name="g")
+
+
+@pytest.mark.parametrize("groups, expected", [
+    pytest.param([], [], id="none"),
+    pytest.param([("b", "beta"), ("a", "Zulu"), ("c", None), ("d", "Alpha")],
+                 ["d", "b", "c", "a"], id="by-display-name-case-insensitive"),
+    pytest.param([("y", "Same"), ("x", "Same")], ["x", "y"], id="ties-by-name"),
+    pytest.param([("research", "Research Lab"), ("class-101", "Class 101")],
+                 ["class-101", "research"], id="demo"),
+])
+def test_launch_groups_sorted_by_display_name(groups, expected):
+    user = make_user([make_group(n, display_name=d) for n, d in groups])
+    assert [g.name for g in user.launch_groups()] == expected
+
+
+@pytest.mark.parametrize("name, found", [
+    pytest.param("research", True, id="member"),
+    pytest.param("empty-group", False, id="not-a-member"),
+    pytest.param("everyone", False, id="everyone-is-not-a-launch-group"),
+    pytest.param("Research", False, id="case-sensitive"),
+])
+def test_group_lookup(name, found):
+    assert (demo_user("alice").group(name) is not None) is found
+
+
+@pytest.mark.parametrize("attributes, expected", [
+    pytest.param({"displayName": "Research Lab"}, "Research Lab", id="display-name"),
+    pytest.param({}, "research", id="falls-back-to-name"),
+    pytest.param({"displayName": ""}, "research", id="empty-falls-back"),
+])
+def test_group_display_name(attributes, expected):
+    assert make_group("research", attributes=attributes).display_name == expected
+
+
+@pytest.mark.parametrize("quota, unlimited", [
+    pytest.param(Quota(), True, id="empty"),
+    pytest.param(Quota(cpu=1), False, id="cpu"),
+    pytest.param(Quota(gpu=0), False, id="zero-gpu-is-a-limit"),
+    pytest.param(Quota(memory=1), False, id="memory"),
+])
+def test_quota_unlimited(quota, unlimited):
+    assert quota.unlimited is unlimited
