@@ -4,7 +4,7 @@ A Kubernetes label value is at most 63 characters of `[A-Za-z0-9._-]`, starting 
 with an alphanumeric. Names that already fit (and do not look escaped) are kept as they
 are, so `alice` stays `alice`. Others become `escaped-` followed by the name with every
 byte outside `[a-z0-9]` written as `-xx` (hex), which reads back exactly. A value too long
-for a label is cut and ends in a hash: it still groups pods, but no longer reads back
+for a label is cut and ends in `.` and a hash: it still groups pods, but no longer reads back
 (the `primehub.io/usage` annotation keeps the exact name).
 """
 from __future__ import annotations
@@ -25,7 +25,9 @@ def escape_label(name: str) -> str:
         chr(b) if chr(b) in _SAFE else f"-{b:02x}" for b in name.encode("utf-8"))
     if len(escaped) > MAX:
         digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
-        escaped = f"{escaped[:MAX - 11].rstrip('-')}-{digest}"
+        # `.` before the hash: escaping never writes one, so a cut value cannot read back
+        # as another name (after `-`, the hash's first two digits would decode as a byte).
+        escaped = f"{escaped[:MAX - 11].rstrip('-')}.{digest}"
     return escaped
 
 
