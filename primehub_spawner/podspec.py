@@ -62,10 +62,11 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
             "component": "jupyter", "user": entitlements.username, "group": group.name,
             "instance_type": it.name, "image": image.name}, sort_keys=True)},
     }
-    if it.has_gpu:
-        overrides["extra_resource_limits"] = {it.gpu_resource_name: str(it.gpu_limit)}
-    if image.pull_secret:
-        overrides["image_pull_secrets"] = [image.pull_secret]
+    # Every choice sets the same keys (empty when it adds nothing), so that what one start
+    # added is reset at the next: the spawner merges each start's keys over its configuration.
+    overrides["extra_resource_limits"] = (
+        {it.gpu_resource_name: str(it.gpu_limit)} if it.has_gpu else {})
+    overrides["image_pull_secrets"] = [image.pull_secret] if image.pull_secret else []
 
     volumes: list[dict] = []
     mounts: list[dict] = []
@@ -121,9 +122,8 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
 
     overrides["volumes"] = volumes
     overrides["volume_mounts"] = mounts
-    if symlinks:
-        overrides["lifecycle_hooks"] = {"postStart": {"exec": {"command": [
-            "sh", "-c", symlink_script(symlinks)]}}}
+    overrides["lifecycle_hooks"] = {"postStart": {"exec": {"command": [
+        "sh", "-c", symlink_script(symlinks)]}}} if symlinks else {}
 
     timezone = entitlements.user_attributes.get("timezone", "")
     plugin_env = {
@@ -166,6 +166,9 @@ def merge_overrides(base: Mapping[str, object], overrides: Mapping[str, object])
             merged[key] = {**current, **value}
         elif isinstance(value, list) and isinstance(current, list):
             merged[key] = [*current, *value]
+        elif isinstance(value, list) and isinstance(current, str):
+            # image_pull_secrets may be configured as a single name.
+            merged[key] = [current, *value] if current else list(value)
         elif isinstance(value, list) and isinstance(current, dict):
             # KubeSpawner also takes volumes and mounts as a dict of named entries.
             merged[key] = {**current, **{f"primehub-{item['name']}": item for item in value}}
