@@ -2,8 +2,8 @@
 (DESIGN §4, primehub_spawner.options)."""
 import pytest
 
-from builders import demo_catalog, demo_user, image_cr, instance_type_cr, lab, make_catalog, \
-    make_group, make_user
+from builders import (demo_catalog, demo_user, image_cr, instance_type_cr, lab, make_catalog,
+                      make_group, make_user)
 from primehub_spawner.options import (MAX_ENV, NO_GROUP, OptionsRefused, options_from_form,
                                       validate_user_options)
 from primehub_spawner.quota import Usage
@@ -261,7 +261,8 @@ R = "research"
                  id="user-quota-gpu"),
     pytest.param("alice", {"group": R, "instance_type": "gpu-small"},
                  quota_used(group=Usage(gpu=2)), 403,
-                 "but group Research Lab already uses 2 of its 2 GPU quota", id="project-quota-gpu"),
+                 "but group Research Lab already uses 2 of its 2 GPU quota",
+                 id="project-quota-gpu"),
     pytest.param("alice", {"group": R, "instance_type": "cpu-2"},
                  quota_used(group=Usage(memory=30 * 10**9)), 403, "32G memory quota",
                  id="project-quota-memory"),

@@ -546,7 +546,8 @@ def test_merge_over_a_full_spawner_configuration():
                  "(mkdir -p /home/jovyan/datasets && ln -sfn /datasets/d "
                  "/home/jovyan/datasets/d) || true", id="one"),
     pytest.param([("/a", "/b/c"), ("/d", "/e/f")],
-                 "(mkdir -p /b && ln -sfn /a /b/c) || true; (mkdir -p /e && ln -sfn /d /e/f) || true",
+                 "(mkdir -p /b && ln -sfn /a /b/c) || true; "
+                 "(mkdir -p /e && ln -sfn /d /e/f) || true",
                  id="two-each-may-fail"),
     pytest.param([("/a b", "/c/d e")], "(mkdir -p /c && ln -sfn '/a b' '/c/d e') || true",
                  id="quoted"),
