@@ -90,6 +90,9 @@ def group_menu(entitlements: UserEntitlements, group_name: str | None, catalog: 
         group = groups[0]
     else:
         group = entitlements.group(group_name)
+        if group is None and entitlements.everyone and group_name == entitlements.everyone.name:
+            raise OptionsRefused(403, f"Group {group_name!r} holds what every group grants; "
+                                      "it cannot be a launch group. Choose one of your groups.")
         if group is None:
             raise OptionsRefused(403, f"You are not a member of group {group_name!r}, so you "
                                       "cannot launch a server in it.")

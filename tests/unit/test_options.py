@@ -182,7 +182,7 @@ R = "research"
                  "You are not a member of group 'empty-group'", id="group-not-a-member"),
     pytest.param("alice", {"group": "nope"}, None, 403, "not a member of group 'nope'",
                  id="group-unknown"),
-    pytest.param("alice", {"group": "everyone"}, None, 403, "not a member of group 'everyone'",
+    pytest.param("alice", {"group": "everyone"}, None, 403, "cannot be a launch group",
                  id="group-everyone"),
     pytest.param("alice", {"group": "Research"}, None, 403, "not a member of group 'Research'",
                  id="group-wrong-case"),
