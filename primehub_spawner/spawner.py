@@ -41,6 +41,22 @@ def refusal(status: int, sentence: str) -> web.HTTPError:
     return error
 
 
+# KubeSpawner settings whose strings it formats with the user's properties (get_pod_manifest).
+_TEMPLATED = frozenset({"extra_labels", "extra_annotations", "volumes", "volume_mounts",
+                        "environment"})
+
+
+def _literal(value):
+    """`value` with str.format braces doubled, so KubeSpawner's expansion leaves it as is."""
+    if isinstance(value, str):
+        return value.replace("{", "{{").replace("}", "}}")
+    if isinstance(value, list):
+        return [_literal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _literal(v) for k, v in value.items()}
+    return value
+
+
 class DeepLinkOnly(Exception):
     """Query arguments on /hub/spawn preselect the form; they never start a server."""
     jupyterhub_message = None  # JupyterHub then renders the form without an error line
@@ -228,6 +244,10 @@ class PrimeHubSpawner(KubeSpawner):
             default_home_size=self.default_home_size, project_root=self.project_root,
             dataset_mount_root=self.dataset_mount_root)
         overrides = make_pod_overrides(choice, entitlements, settings)
+        # KubeSpawner expands `{username}`-style templates in these settings; our values
+        # (user variables, names, the usage JSON) are literal, so their braces are doubled.
+        overrides = {key: _literal(value) if key in _TEMPLATED else value
+                     for key, value in overrides.items()}
         # Merge over the values as configured, not as left by a previous start.
         for key in overrides:
             self._configured.setdefault(key, copy.deepcopy(getattr(self, key)))
