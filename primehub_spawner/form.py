@@ -60,7 +60,8 @@ def describe_usage(used: Usage, quota, scope: str) -> str | None:
         parts.append(f"{used.gpu} of {quota.gpu} GPU")
     if quota.memory is not None:
         parts.append(f"{format_memory(used.memory)} of {format_memory(quota.memory)} memory")
-    return f"{scope} uses {', '.join(parts)}."
+    verb = "use" if scope == "You" else "uses"
+    return f"{scope} {verb} {', '.join(parts)}."
 
 
 def make_form_view(entitlements: UserEntitlements, catalog: Catalog, *, prefix: str = "",
