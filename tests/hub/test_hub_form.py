@@ -1,0 +1,185 @@
+"""GET /hub/spawn: the Server Options form as a user of the demo realm sees it (DESIGN §4).
+
+The hub is real; the catalog, the realm and the pod watch are the doubles of doubles.py.
+Reading is done without JavaScript: what the HTML says is selected, disabled and shown.
+"""
+import pytest
+
+from doubles import FakeCatalogCache, demo_objects, image_cr, instance_type_cr, running_pod
+from primehub_spawner.options import NO_GROUP
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+async def spawn_page(browser, read_page, query=""):
+    r = await browser.get(f"/hub/spawn{query}")
+    assert r.status_code == 200, r.text
+    return read_page(r.text)
+
+
+async def test_groups_are_the_users_launch_groups_by_display_name(login_as, read_page):
+    page = await spawn_page(await login_as("alice"), read_page)
+    assert page.groups == [("class-101", "Class 101", True), ("research", "Research Lab", False)]
+    assert "everyone" not in page.html.split('id="ph-group"', 1)[1].split("</select>")[0]
+    assert page.problem == ""
+
+
+async def test_instance_types_show_name_cpu_memory_gpu(login_as, read_page):
+    research = (await spawn_page(await login_as("alice"), read_page)).section("research")
+    assert [(r["name"], r["title"], r["meta"]) for r in research.instance_types] == [
+        ("cpu-1", "CPU 1", ["CPU 1 · Memory 1G", "1 CPU, 1 GB memory"]),
+        ("cpu-2", "CPU 2", ["CPU 2 · Memory 4G"]),
+        ("gpu-small", "GPU small", ["CPU 4 · Memory 8G · GPU 1"]),
+    ]
+    assert research.checked("instance_type") == "cpu-1"
+    assert not any(r["disabled"] for r in research.instance_types)
+
+
+async def test_images_carry_type_badges_and_a_not_ready_image_is_disabled(login_as, read_page):
+    page = await spawn_page(await login_as("alice"), read_page)
+    research = page.section("research")
+    assert [(r["name"], r["title"], r["badges"]) for r in research.images] == [
+        ("base-notebook", "Base Notebook", ["CPU", "System image"]),
+        ("pytorch", "PyTorch", ["Universal", "System image"]),
+        ("research-image", "Research Image", ["CPU", "Group image"]),
+        ("tf-gpu", "TensorFlow GPU", ["GPU", "System image"]),
+    ]
+    assert research.checked("image") == "base-notebook"
+    building = page.section("class-101").row("image", "building-image")
+    assert building["disabled"] and not building["checked"]
+    assert building["why"] == "Not ready yet: the image is still being built."
+
+
+@pytest.mark.parametrize("group, datasets", [
+    pytest.param("research", [
+        ("Git Repo", "read-only"), ("Host Data", "read-only"), ("Public Env", "read-only"),
+        ("Shared NFS", "read-only"), ("Team Data", "read-write")], id="research"),
+    pytest.param("class-101", [
+        ("Class Only", "read-only"), ("Git Repo", "read-only"), ("Host Data", "read-only"),
+        ("Public Env", "read-only"), ("Shared NFS", "read-only"), ("Team Data", "read-only")],
+        id="class-101-rw-only-through-launch-group"),
+])
+async def test_datasets_are_marked_read_only_or_read_write(login_as, read_page, group, datasets):
+    page = await spawn_page(await login_as("alice"), read_page)
+    assert page.section(group).datasets == datasets
+
+
+async def test_quota_lines(login_as, read_page):
+    page = await spawn_page(await login_as("alice"), read_page)
+    assert page.section("research").quota == [
+        "You use 0 of 4 CPU, 0 of 1 GPU, 0 of 8G memory.",
+        "The group uses 0 of 16 CPU, 0 of 2 GPU, 0 of 32G memory.",
+    ]
+    assert page.section("class-101").quota == ["You use 0 of 2 CPU, 0 of 4G memory."]
+
+
+async def test_instance_type_over_quota_is_disabled_with_the_reason(login_as, read_page, edge):
+    # alice already runs another server using 3 of her 4 CPU in research; bob uses 12 of 16.
+    pods = [running_pod("jupyter-alice-other", "alice", "research", {"cpu": "3", "memory": "2G"}),
+            running_pod("jupyter-bob", "bob", "research", {"cpu": "12", "memory": "4G"})]
+    for pod in pods:
+        edge.api.pods[f"hub/{pod['metadata']['name']}"] = pod
+    research = (await spawn_page(await login_as("alice"), read_page)).section("research")
+    assert research.quota == [
+        "You use 3 of 4 CPU, 0 of 1 GPU, 2G of 8G memory.",
+        "The group uses 15 of 16 CPU, 0 of 2 GPU, 6G of 32G memory.",
+    ]
+    rows = {r["name"]: r for r in research.instance_types}
+    assert not rows["cpu-1"]["disabled"] and rows["cpu-1"]["checked"]
+    assert rows["cpu-2"]["disabled"] and not rows["cpu-2"]["checked"]
+    assert rows["cpu-2"]["why"] == ("This needs 2 CPU, but your share of group Research Lab "
+                                    "already uses 3 of its 4 CPU quota.")
+    assert rows["gpu-small"]["disabled"]
+    assert rows["gpu-small"]["why"].startswith("This needs 4 CPU, but your share of group")
+
+
+async def test_names_from_the_cluster_and_keycloak_are_escaped(login_as, read_page, edge):
+    edge.catalog_cache = FakeCatalogCache(demo_objects() + [
+        image_cr("xss", displayName=XSS, description="<script>alert(2)</script> {{ 7*7 }}"),
+        instance_type_cr("xss-it", displayName=f"big {XSS}"),
+    ])
+    edge.keycloak.add_group("evil", ["img:xss", "it:xss-it"], displayName=f"Evil {XSS}")
+    edge.keycloak.add_user("mallory", ["evil"])
+    page = await spawn_page(await login_as("mallory"), read_page)
+    assert "<img src=x" not in page.html
+    assert "<script>alert(2)" not in page.html
+    assert page.html.count("&lt;img src=x onerror=alert(1)&gt;") >= 3
+    assert page.groups == [("evil", f"Evil {XSS}", True)]
+    evil = page.section("evil")
+    assert evil.row("image", "xss")["title"] == XSS
+    assert "{{ 7*7 }}" in evil.row("image", "xss")["meta"][0]
+
+
+async def test_user_without_launch_group_is_told_plainly(login_as, read_page):
+    page = await spawn_page(await login_as("carol"), read_page)
+    assert page.problem == NO_GROUP
+    assert page.groups == []
+    assert page.form.select("input[type=radio]") == []
+
+
+async def test_user_without_entitlements_is_told_to_log_in_again(login_as, read_page):
+    page = await spawn_page(await login_as("alice", entitlements=None), read_page)
+    assert page.problem == ("Your permissions are not known to the hub; log out and log in "
+                            "again through Keycloak.")
+
+
+@pytest.mark.parametrize("query, group, instance_type, image", [
+    ("?group=research&instancetype=gpu-small&image=tf-gpu", "research", "gpu-small", "tf-gpu"),
+    ("?group=research&instance_type=cpu-2&image=pytorch", "research", "cpu-2", "pytorch"),
+    ("?group=class-101&image=private-image", "class-101", "cpu-1", "private-image"),
+    ("?group=research", "research", "cpu-1", "base-notebook"),
+])
+async def test_deep_link_preselects_and_starts_nothing(login_as, read_page, edge, hub,
+                                                       query, group, instance_type, image):
+    page = await spawn_page(await login_as("alice"), read_page, query)
+    assert page.selected_group == group
+    assert page.section(group).checked("instance_type") == instance_type
+    assert page.section(group).checked("image") == image
+    assert page.notices == [] and page.error == "" and page.autolaunch == ""
+    assert edge.api.created == []
+    assert not hub.users["alice"].spawner.active
+
+
+@pytest.mark.parametrize("query, notice", [
+    ("?group=nope", "Group 'nope' is not available to you; showing Class 101 instead."),
+    ("?group=research&instancetype=nope",
+     "Instance type 'nope' is not available in group Research Lab."),
+    ("?group=research&image=private-image",
+     "Image 'private-image' is not available in group Research Lab."),
+    ("?group=class-101&image=building-image",
+     "Image Building Image is not ready yet (it is still being built)."),
+    ("?group=research&instancetype=cpu-1&image=tf-gpu",
+     "Image TensorFlow GPU needs a GPU instance type."),
+])
+async def test_deep_link_to_something_unavailable_gives_a_notice(login_as, read_page, edge,
+                                                                  query, notice):
+    page = await spawn_page(await login_as("alice"), read_page, query)
+    assert page.notices == [notice]
+    assert edge.api.created == []
+
+
+async def test_autolaunch_asks_for_one_confirmation(login_as, read_page, edge, hub):
+    page = await spawn_page(await login_as("alice"), read_page,
+                            "?group=research&instancetype=cpu-2&image=pytorch&autolaunch=1")
+    assert page.autolaunch == (
+        "You are about to start a server in group Research Lab with instance type CPU 2 and "
+        "image PyTorch. Press Start to go on, or change the choice below.")
+    assert edge.api.created == []
+    assert not hub.users["alice"].spawner.active
+
+
+async def test_autolaunch_of_something_unavailable_does_not_confirm(login_as, read_page):
+    page = await spawn_page(await login_as("alice"), read_page,
+                            "?group=research&instancetype=nope&autolaunch=1")
+    assert page.autolaunch == ""
+    assert page.notices[-1] == ("The link asked to start a server at once, but what it names "
+                                "is not available; choose below.")
+
+
+async def test_catalog_not_loaded_is_a_503_sentence(login_as, edge):
+    from doubles import UnloadedCatalogCache
+    browser = await login_as("alice")
+    edge.catalog_cache = UnloadedCatalogCache()
+    r = await browser.get("/hub/spawn")
+    assert r.status_code == 503
+    assert "has not been read from Kubernetes yet" in r.text
