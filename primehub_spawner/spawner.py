@@ -212,10 +212,10 @@ class PrimeHubSpawner(KubeSpawner):
     def _preselection(self) -> tuple[dict, bool]:
         """What to preselect: the refused choice being re-rendered, else the deep link."""
         handler = getattr(self, "handler", None)
-        if handler is None:
-            return {}, False
-        if handler.request.method == "POST":
-            return dict(self.user_options or {}), False
+        # JupyterHub clears `handler` when a start fails, before it re-renders the form.
+        if handler is None or handler.request.method == "POST":
+            options = self.user_options
+            return (dict(options) if isinstance(options, dict) else {}), False
 
         def arg(*names):
             return next((v for v in (handler.get_argument(n, None) for n in names) if v), None)
