@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qs, urlparse
 
+import jupyterhub
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jupyterhub.proxy import Proxy
@@ -282,6 +283,7 @@ class NotebookDouble:
 
     class _Any(web.RequestHandler):
         def get(self, *args):
+            self.set_header("X-JupyterHub-Version", jupyterhub.__version__)
             self.finish({})
 
     def __init__(self):
