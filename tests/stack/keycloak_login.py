@@ -18,7 +18,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-__all__ = ["KeycloakLoginError", "LoopbackIsSecure", "keycloak_form_login", "parse_forms"]
+__all__ = ["KeycloakLoginError", "LoopbackIsSecure", "keycloak_form_login", "loopback_request",
+           "parse_forms"]
 
 
 class KeycloakLoginError(AssertionError):
@@ -49,9 +50,12 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _request(client: httpx.AsyncClient, method: str, url: str, **kwargs) -> httpx.Request:
+def loopback_request(client: httpx.AsyncClient, method: str, url: str,
+                     **kwargs) -> httpx.Request:
     """client.build_request, with the client's cookies chosen by LoopbackIsSecure (httpx
-    copies its jar into one with the default policy when it builds a request)."""
+    copies its jar into one with the default policy when it builds a request). Send it with
+    `client.send(request)` for any later request to Keycloak that needs its session cookies
+    (the end-session endpoint, say)."""
     request = client.build_request(method, url, **kwargs)
     cookies = httpx.Cookies()
     cookies.jar.set_policy(LoopbackIsSecure())
@@ -121,7 +125,7 @@ async def _follow(client: httpx.AsyncClient, request: httpx.Request, stop_at: st
         location = urljoin(str(response.url), response.headers["location"])
         if stop_at is not None and location.startswith(stop_at):
             return response
-        request = _request(client, "GET", location)
+        request = loopback_request(client, "GET", location)
     raise KeycloakLoginError(f"more than {max_hops} redirects, last to {request.url}")
 
 
@@ -132,12 +136,15 @@ async def keycloak_form_login(client: httpx.AsyncClient, start_url: str, usernam
     response (or, with stop_at, the redirect to a URL starting with stop_at).
 
     The requests made here send `client`'s Secure cookies to loopback hosts over http, as
-    browsers do (see LoopbackIsSecure); `client` itself is not changed, but keeps the cookies
-    it received (Keycloak's session, the application's). An existing Keycloak session (its cookies in `client`) skips the form. Raises
-    KeycloakLoginError when the page after the form is still a Keycloak page (wrong
-    password, a required action, an error page) or no login form was found.
+    browsers do (see LoopbackIsSecure); `client` itself is not changed, but keeps the
+    cookies it received (Keycloak's session, the application's). With a Keycloak session
+    already in `client`, Keycloak skips the form (single sign-on) and so does this.
+
+    Raises KeycloakLoginError when the page after the form is still a Keycloak page (wrong
+    password, a required action, an error page), or when no login form was found.
     """
-    response = await _follow(client, _request(client, "GET", start_url), stop_at, max_hops)
+    first = loopback_request(client, "GET", start_url)
+    response = await _follow(client, first, stop_at, max_hops)
     if response.is_redirect:  # stopped at stop_at: single sign-on, no form to fill in
         return response
     page = parse_forms(response.text)
@@ -148,7 +155,7 @@ async def keycloak_form_login(client: httpx.AsyncClient, start_url: str, usernam
             f"title {page.title!r}, errors {page.errors}): {response.text[:500]}")
     data = {**form["inputs"], "username": username, "password": password}
     action = urljoin(str(response.url), form["action"])
-    response = await _follow(client, _request(client, "POST", action, data=data),
+    response = await _follow(client, loopback_request(client, "POST", action, data=data),
                              stop_at, max_hops)
     keycloak = action.split("/login-actions/")[0]  # .../realms/<realm>
     if not response.is_redirect and str(response.url).startswith(keycloak):
