@@ -10,6 +10,7 @@ They are re-read at every refresh and, with `refresh_pre_spawn`, before every st
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import jwt
@@ -17,7 +18,7 @@ from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.oauth2 import OAuthLogoutHandler
 from tornado import web
 from tornado.httpclient import HTTPClientError
-from traitlets import Bool, Float, Set, Unicode, default, observe, validate
+from traitlets import Bool, Float, Set, Unicode, default, validate
 
 from .keycloak import KeycloakAdmin, KeycloakError, KeycloakUnavailable
 from .spawner import AUTH_STATE_KEY, refusal
@@ -151,8 +152,9 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     @default("allow_all")
     def _default_allow_all(self):
-        # Keycloak decides who has an account; `allowed_roles` narrows it.
-        return True
+        # Keycloak decides who has an account; `allowed_roles` narrows it. JupyterHub skips
+        # check_allowed when allow_all is True, so it must be False for the roles to count.
+        return not self.allowed_roles
 
     @default("auth_refresh_age")
     def _default_auth_refresh_age(self):
@@ -191,21 +193,27 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
                              "URL; set the realm with PrimeHubAuthenticator.realm.")
         return value
 
-    @observe("refresh_pre_spawn")
-    def _require_refresh_pre_spawn(self, change):
-        if not change.new:
+    @validate("refresh_pre_spawn")
+    def _require_refresh_pre_spawn(self, proposal):
+        if not proposal.value:
             raise ValueError("PrimeHubAuthenticator.refresh_pre_spawn must stay True: "
                              "entitlements are re-read from Keycloak before every start.")
+        return proposal.value
 
-    @observe("enable_auth_state")
-    def _require_auth_state(self, change):
-        if not change.new:
+    @validate("enable_auth_state")
+    def _require_auth_state(self, proposal):
+        if not proposal.value:
             raise ValueError("PrimeHubAuthenticator.enable_auth_state must stay True: the "
                              "spawner reads the user's entitlements from auth_state "
                              "(set JUPYTERHUB_CRYPT_KEY).")
+        return proposal.value
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        # A False from the config equals Authenticator's class default, so traitlets does
+        # not run the validators above for it: check the values as loaded too.
+        self._require_refresh_pre_spawn(SimpleNamespace(value=self.refresh_pre_spawn))
+        self._require_auth_state(SimpleNamespace(value=self.enable_auth_state))
         if not self.keycloak_url:
             raise ValueError("PrimeHubAuthenticator.keycloak_url is not set; give Keycloak's "
                              "base URL, e.g. http://keycloak:8080.")
@@ -241,7 +249,8 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
                     return key
         raise jwt.InvalidTokenError(f"no realm key with id {kid!r}")
 
-    async def verify_id_token(self, id_token: str) -> dict:
+    async def check_id_token(self, id_token: str) -> dict:
+        """The ID token's claims, once its signature, issuer, audience and expiry check out."""
         discovery = await self.discovery()
         header = jwt.get_unverified_header(id_token)
         key = await self._signing_key(header.get("kid"))
@@ -258,7 +267,7 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
                 raise web.HTTPError(403, "Keycloak returned no ID token; the client needs "
                                          "the 'openid' scope.")
             try:
-                await self.verify_id_token(id_token)
+                await self.check_id_token(id_token)
             except jwt.PyJWTError as e:
                 self.log.warning("Rejected an ID token from Keycloak: %s", e)
                 raise refusal(403, f"The ID token from Keycloak failed verification ({e}); "
@@ -300,7 +309,9 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
         return auth_model
 
     async def check_allowed(self, username, auth_model):
-        if self.allowed_roles and not auth_model["auth_state"].get("allowed_roles_held"):
+        if self.allowed_roles:
+            if auth_model["auth_state"].get("allowed_roles_held"):
+                return True
             raise refusal(403, f"Your Keycloak account holds none of the roles allowed to use "
                                f"this hub ({', '.join(sorted(self.allowed_roles))}); ask an "
                                "administrator.")
