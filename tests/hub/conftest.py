@@ -31,8 +31,8 @@ from primehub_spawner.entitlements import UserEntitlements
 from primehub_spawner.spawner import AUTH_STATE_KEY, PrimeHubSpawner
 
 from doubles import (
-    NAMESPACE, FakeCatalogCache, FakeCoreV1Api, FakeEventReflector, FakePodReflector,
-    MemoryProxy, NotebookDouble, demo_objects, demo_realm,
+    NAMESPACE, FakeCatalogCache, FakeCoreV1Api, FakeEventReflector, FakeOIDC,
+    FakePodReflector, MemoryProxy, NotebookDouble, demo_objects, demo_realm, query_of,
 )
 
 HERE = Path(__file__).parent
@@ -73,7 +73,6 @@ def base_config(edge: Edge) -> Config:
     c.JupyterHub.proxy_class = MemoryProxy
     c.JupyterHub.spawner_class = PrimeHubSpawner
     c.JupyterHub.authenticator_class = DummyAuthenticator
-    c.Authenticator.allow_all = True
     c.PrimeHubSpawner.namespace = NAMESPACE
     c.PrimeHubSpawner.port = edge.notebook.port
     c.PrimeHubSpawner.start_timeout = 10
@@ -109,7 +108,11 @@ async def hub(request, edge, tmp_path_factory):
         KubeSpawner.reflectors[("pods", NAMESPACE)] = FakePodReflector(edge.api)
         KubeSpawner.reflectors[("events", NAMESPACE)] = FakeEventReflector()
         MockHub.clear_instance()
+        allow_all_set = "allow_all" in config.Authenticator
         app = MockHub.instance(config=config)
+        if not allow_all_set:
+            # MockHub forces allow_all on; keep the authenticator's own default instead.
+            app.config.Authenticator.pop("allow_all", None)
         await app.initialize([])
         await app.start()
         try:
@@ -187,9 +190,9 @@ class Browser:
         await self.http.aclose()
 
 
-async def login(app, name: str, entitlements: UserEntitlements | None) -> Browser:
+async def login(app, name: str, entitlements: UserEntitlements | None,
+                browser: Browser) -> Browser:
     """Log `name` in (DummyAuthenticator) and store entitlements as the authenticator would."""
-    browser = Browser(app)
     r = await browser.get("/hub/login")
     assert r.status_code == 200, r.text
     r = await browser.post_form("/hub/login", {"username": name, "password": name})
@@ -216,23 +219,72 @@ async def until(predicate, timeout: float = 10, what: str = "condition"):
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def login_as(hub, edge):
+async def new_browser(hub):
+    """`new_browser()`: a Browser on the hub, closed after the test."""
+    browsers = []
+
+    def factory() -> Browser:
+        browsers.append(Browser(hub))
+        return browsers[-1]
+
+    yield factory
+    for browser in browsers:
+        await browser.aclose()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def login_as(hub, edge, new_browser):
     """`await login_as("alice")`: a logged-in browser with alice's entitlements from the
     fake realm (fresh); `entitlements=` to store others (None: store none)."""
-    browsers = []
     missing = object()
 
     async def _login(name: str, entitlements=missing) -> Browser:
         if entitlements is missing:
             entitlements = await edge.keycloak.user_entitlements(name)
-        browser = await login(hub, name, entitlements)
-        browsers.append(browser)
-        return browser
+        return await login(hub, name, entitlements, new_browser())
 
-    yield _login
-    for browser in browsers:
-        await browser.aclose()
+    return _login
 
+
+# ---- logging in through Keycloak (modules whose hub_config calls FakeOIDC.configure) -----
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def oidc(hub):
+    return FakeOIDC(hub.authenticator.client_id)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def keycloak_login(clean_edge, hub, edge, oidc, new_browser):
+    """`await keycloak_login("alice")`: the browser's round trip hub -> Keycloak -> hub,
+    with the authenticator wired to this test's realm (`edge.keycloak`) and `oidc`.
+    Returns (browser, the callback's response), checking its status against `expect`."""
+    auth = hub.authenticator
+    if hasattr(auth.keycloak, "_http"):
+        await auth.keycloak.aclose()  # the real Admin REST client, never used here
+    auth.keycloak = edge.keycloak
+    auth.http_client = oidc.client()
+    oidc.id_token_claims = {}
+    oidc.signing_key = oidc.key
+
+    async def _login(username: str, expect: int = 302):
+        browser = new_browser()
+        r = await browser.get("/hub/oauth_login", params={"next": "/hub/home"})
+        assert r.status_code == 302, r.text
+        authorize = r.headers["location"]
+        assert authorize.startswith(f"{oidc.issuer}/protocol/openid-connect/auth?")
+        query = query_of(authorize)
+        assert query["scope"] == "openid profile email"
+        assert query["code_challenge_method"] == "S256"
+        code = oidc.authorize(username)  # the user types their password at Keycloak
+        r = await browser.get("/hub/oauth_callback",
+                              params={"code": code, "state": query["state"]})
+        assert r.status_code == expect, r.text
+        return browser, r
+
+    return _login
+
+
+# ---- other helpers as fixtures (test modules do not import conftest) ---------------------
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def api(hub):

@@ -394,6 +394,15 @@ class FakeOIDC:
         self._refresh: dict[str, str] = {}
         self.token_requests: list[dict] = []
 
+    @classmethod
+    def configure(cls, c, client_id: str = "jupyterhub") -> None:
+        """Hub settings making PrimeHubAuthenticator the authenticator, against this realm."""
+        from primehub_spawner.authenticator import PrimeHubAuthenticator
+        c.JupyterHub.authenticator_class = PrimeHubAuthenticator
+        c.PrimeHubAuthenticator.keycloak_url = cls.base
+        c.PrimeHubAuthenticator.client_id = client_id
+        c.PrimeHubAuthenticator.client_secret = "jupyterhub-test-secret"
+
     @property
     def issuer(self) -> str:
         return f"{self.base}/realms/{self.realm}"
