@@ -215,3 +215,18 @@ def test_configuration_defaults_make_a_keycloak_client():
 def test_verify_id_token_is_a_setting():
     assert authenticator().verify_id_token is True
     assert authenticator(verify_id_token=False).verify_id_token is False
+
+
+async def test_no_secret_or_token_reaches_the_logs(hub, keycloak_login, oidc, api, wait_until,
+                                                   caplog):
+    caplog.set_level("DEBUG")
+    await keycloak_login("alice")
+    r = await api("alice", "POST", "/users/alice/server", json={"group": "research"})
+    assert r.status_code in (201, 202), r.text
+    await wait_until(lambda: hub.users["alice"].spawner.ready)
+    state = await hub.users["alice"].get_auth_state()
+    secrets = {"client secret": "jupyterhub-test-secret", "access token": state["access_token"],
+               "refresh token": state["refresh_token"], "ID token": state["id_token"]}
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "User logged in: alice" in logged  # the hub's log is captured at all
+    assert [what for what, value in secrets.items() if value in logged] == []

@@ -316,3 +316,59 @@ async def test_choice_is_kept_in_state_across_a_new_spawner(hub, edge, login_as,
     assert 'id="primehub-running-group">Research Lab<' in r.text
     assert 'id="primehub-running-instance-type">GPU small<' in r.text
     assert 'id="primehub-running-image">PyTorch<' in r.text
+
+
+# ---- one spawner, several starts; several users at once ------------------------------------
+
+async def test_a_second_start_does_not_keep_the_first_starts_settings(hub, edge, login_as, api,
+                                                                      wait_until):
+    await login_as("alice")
+    r = await api("alice", "POST", "/users/alice/server",
+                  json={"group": "research", "instance_type": "gpu-small", "image": "pytorch",
+                        "env": {"FIRST": "1"}})
+    assert r.status_code in (201, 202), r.text
+    first = await started_pod(hub, edge, wait_until)
+    await hub.users["alice"].stop("")
+    r = await api("alice", "POST", "/users/alice/server",
+                  json={"group": "class-101", "instance_type": "cpu-1",
+                        "image": "private-image"})
+    assert r.status_code in (201, 202), r.text
+    await wait_until(lambda: hub.users["alice"].spawner.ready)
+    second = edge.api.created_pods()[-1]
+    assert second is not first
+    assert not second["spec"].get("nodeSelector")
+    assert not second["spec"].get("tolerations")
+    assert "nvidia.com/gpu" not in container(second)["resources"]["limits"]
+    assert second["spec"]["imagePullSecrets"] == [{"name": "private-registry"}]
+    volumes = [v["name"] for v in second["spec"]["volumes"]]
+    assert sorted(volumes) == sorted(set(volumes)), "a volume is listed twice"
+    assert "project-class-101" in volumes and "project-research" in volumes
+    assert volumes.count("home") == 1
+    env = env_of(second)
+    assert "FIRST" not in env
+    assert (env["PRIMEHUB_GROUP"], env["NVIDIA_VISIBLE_DEVICES"]) == ("class-101", "none")
+    assert "MLFLOW_TRACKING_URI" not in env
+    assert second["metadata"]["labels"]["primehub.io/group"] == "class-101"
+
+
+async def test_users_starting_at_once_get_their_own_pods(hub, edge, login_as, api, wait_until):
+    import asyncio
+    await login_as("alice")
+    await login_as("bob")
+    responses = await asyncio.gather(
+        api("alice", "POST", "/users/alice/server",
+            json={"group": "research", "instance_type": "gpu-small"}),
+        api("bob", "POST", "/users/bob/server",
+            json={"group": "class-101", "instance_type": "legacy-gpu",
+                  "image": "private-image"}))
+    assert [r.status_code in (201, 202) for r in responses] == [True, True]
+    await wait_until(lambda: hub.users["alice"].spawner.ready and hub.users["bob"].spawner.ready)
+    pods = {p["metadata"]["labels"]["primehub.io/user"]: p for p in edge.api.created_pods()}
+    assert env_of(pods["alice"])["PRIMEHUB_GROUP"] == "research"
+    assert env_of(pods["bob"])["PRIMEHUB_GROUP"] == "class-101"
+    assert pods["alice"]["spec"]["nodeSelector"] == {"hardware": "gpu"}
+    assert not pods["bob"]["spec"].get("nodeSelector")
+    assert not pods["alice"]["spec"].get("imagePullSecrets")
+    assert "dataset-team-data" in by_name(pods["bob"]["spec"]["volumes"])
+    assert by_name(container(pods["bob"])["volumeMounts"])["dataset-team-data"]["readOnly"]
+    assert not by_name(container(pods["alice"])["volumeMounts"])["dataset-team-data"]["readOnly"]
