@@ -17,11 +17,12 @@ Index:
   small in-memory realm that a test may change (remove a member, a role).
 - `DownKeycloakAdmin`: the same client when Keycloak cannot be reached.
 - `FakeOIDC`: the realm's OIDC endpoints (discovery, keys, token, userinfo) served through
-  oauthenticator's `MockAsyncHTTPClient`, issuing ID tokens really signed with RS256.
+  oauthenticator's `MockAsyncHTTPClient`, issuing ID tokens really signed with RS256;
+  `FakeOIDC.configure(c)` makes the hub's authenticator PrimeHubAuthenticator against it.
 
 Builders (plain data, no I/O): `instance_type_cr`, `image_cr`, `dataset_cr`,
 `demo_objects` (devstack/PORTS.md's custom resources), `demo_realm` (its Keycloak realm),
-`running_pod` (a pod as the reflector keeps it, for quota).
+`running_pod` (a pod as the reflector keeps it, for quota); `query_of(url)`.
 """
 from __future__ import annotations
 

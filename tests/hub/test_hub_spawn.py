@@ -132,6 +132,19 @@ async def test_refused_form_post_shows_the_sentence_and_keeps_the_choice(
     assert not hub.users["alice"].spawner.active
 
 
+async def test_refused_form_post_shows_user_input_escaped(hub, edge, login_as, read_page):
+    browser = await login_as("alice")
+    evil = '"><script>alert(1)</script>'
+    r = await browser.post_form("/hub/spawn", {"group": "research", "env_name": evil,
+                                               "env_value": evil})
+    assert r.status_code == 400
+    assert "<script>alert(1)" not in r.text
+    page = read_page(r.text)
+    assert page.error.startswith(f"Environment variable name {evil!r} is not valid")
+    assert page.env == [(evil, evil)]
+    assert edge.api.created == []
+
+
 async def test_refused_form_post_of_a_gpu_image_on_a_cpu_type(hub, edge, login_as, read_page):
     browser = await login_as("alice")
     r = await browser.post_form("/hub/spawn", {
@@ -186,6 +199,9 @@ REFUSALS = [
                  "Server option 'env' must be an object of names to strings.",
                  id="wrong-type-env"),
     pytest.param("alice", {"group": "empty-group"}, 403, NOT_A_MEMBER, id="ungranted-group"),
+    pytest.param("alice", {"group": "100%s"}, 403,
+                 "You are not a member of group '100%s', so you cannot launch a server in it.",
+                 id="percent-sign-in-a-name"),
     pytest.param("alice", {"group": "everyone"}, 403,
                  "Group 'everyone' holds what every group grants; it cannot be a launch group. "
                  "Choose one of your groups.",
