@@ -128,6 +128,12 @@ class PrimeHubSpawner(KubeSpawner):
         help="Refuse starts, and disable instance types in the menu, that would exceed the "
              "group's per-user (`quota-*`) or whole-group (`project-quota-*`) quota.")
 
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        # user_options are checked and applied at start, in load_user_options; this tells
+        # JupyterHub they are handled, so that it does not warn "unhandled" at every start.
+        return lambda spawner, user_options: None
+
     @default("storage_pvc_ensure")
     def _default_storage_pvc_ensure(self):
         return self.manage_home_volume
