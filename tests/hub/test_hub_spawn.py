@@ -6,6 +6,7 @@ would have been sent. A refused start must leave it empty. The pod rules themsel
 covered one by one by the unit tests; here a few are spot-checked on the real manifest.
 """
 import json
+import logging
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -172,6 +173,17 @@ async def test_api_start_with_user_options(hub, edge, login_as, api, wait_until)
     assert int(resources["requests"]["memory"]) == 1_000_000_000
     assert env_of(pod)["NVIDIA_VISIBLE_DEVICES"] == "none"
     assert env_of(pod)["MY_SETTING"] == "1"
+
+
+async def test_a_start_logs_no_warning(hub, edge, login_as, api, wait_until, caplog):
+    await login_as("alice")
+    caplog.set_level("INFO")
+    r = await api("alice", "POST", "/users/alice/server", json={"group": "research"})
+    assert r.status_code in (201, 202), r.text
+    await started_pod(hub, edge, wait_until)
+    logged = [r for r in caplog.records if r.name == "MockHub"]
+    assert any("Starting alice in group research" in r.getMessage() for r in logged)
+    assert [r.getMessage() for r in logged if r.levelno >= logging.WARNING] == []
 
 
 async def test_api_start_with_defaults(hub, edge, login_as, api, wait_until):
