@@ -413,11 +413,16 @@ class FakeOIDC:
         self._codes[code] = username
         return code
 
+    def expire_access_tokens(self) -> None:
+        """Every access token given so far stops working (refresh tokens still work)."""
+        self._access.clear()
+
     def id_token(self, username: str) -> str:
         now = int(time.time())
         claims = {"iss": self.issuer, "aud": self.client_id, "azp": self.client_id,
                   "sub": f"uid-{username}", "iat": now, "exp": now + 300,
-                  "preferred_username": username, **self.id_token_claims}
+                  "jti": uuid.uuid4().hex, "preferred_username": username,
+                  **self.id_token_claims}
         return jwt.encode(claims, self.signing_key, algorithm="RS256",
                           headers={"kid": self.kid})
 
