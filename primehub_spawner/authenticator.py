@@ -38,7 +38,7 @@ class KeycloakLogoutHandler(OAuthLogoutHandler):
             return
         auth_state = await user.get_auth_state() or {}
         back = f"{self.request.protocol}://{self.request.host}{self.hub.base_url}"
-        self._end_session_url = await self.authenticator.end_session_url(
+        self._end_session_url = self.authenticator.end_session_url(
             auth_state.get("id_token"), back)
 
     async def render_logout_page(self):
@@ -217,6 +217,9 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
         if not self.keycloak_url:
             raise ValueError("PrimeHubAuthenticator.keycloak_url is not set; give Keycloak's "
                              "base URL, e.g. http://keycloak:8080.")
+        if self.allowed_roles and self.allow_all:
+            raise ValueError("PrimeHubAuthenticator.allowed_roles is set, but allow_all=True "
+                             "would let everyone in; remove Authenticator.allow_all.")
         if not self.client_id or not self.client_secret:
             raise ValueError("PrimeHubAuthenticator.client_id and client_secret must be set "
                              "(the confidential OIDC client of the realm).")
@@ -274,16 +277,12 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
                                    "log in again.") from None
         return token_info
 
-    async def end_session_url(self, id_token: str | None, post_logout_redirect: str) -> str:
-        try:
-            endpoint = (await self.discovery()).get("end_session_endpoint")
-        except Exception:  # noqa: BLE001 - logout must work with Keycloak down
-            endpoint = None
-        endpoint = endpoint or self._oidc("logout", public=True)
+    def end_session_url(self, id_token: str | None, post_logout_redirect: str) -> str:
+        """Keycloak's end-session endpoint on the *public* URL: the browser goes there."""
         params = {"client_id": self.client_id, "post_logout_redirect_uri": post_logout_redirect}
         if id_token:
             params["id_token_hint"] = id_token
-        return f"{endpoint}?{urlencode(params)}"
+        return f"{self._oidc('logout', public=True)}?{urlencode(params)}"
 
     # ---- entitlements -----------------------------------------------------------------------
 

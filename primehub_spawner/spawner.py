@@ -113,7 +113,7 @@ class PrimeHubSpawner(KubeSpawner):
         help="Home volume size when neither the user nor the everyone group sets one.")
 
     entitlements_max_age_at_start = Float(
-        60, config=True,
+        30, config=True,
         help="""Oldest entitlements (seconds) a start may use. The authenticator re-reads them
         from Keycloak just before every start (`refresh_pre_spawn`); older ones mean that read
         failed, and the start is refused with 503 rather than trusting stale grants.""")
