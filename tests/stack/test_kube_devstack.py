@@ -1,0 +1,433 @@
+"""The devstack's Kubernetes part, end to end: etcd + kube-apiserver + CRDs + RBAC + demo
+data + the local kubelet.
+
+The hub's own credential (.devstack/kube/hub.kubeconfig, user primehub-hub) gets its rights
+only from crds/rbac.yaml, so what it can and cannot do here is what the shipped RBAC grants.
+These tests fail (never skip) when a part of the stack cannot start.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from devstack import kube, proc
+
+NS = kube.NAMESPACE
+HUB = kube.HUB_KUBECONFIG
+ADMIN = kube.ADMIN_KUBECONFIG
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kube_stack():
+    """Start what is not running yet; stop, at the end, only what this fixture started."""
+    already = {name: proc.pid_of(name) for name in kube.PARTS}
+    kube.prepare()
+    kube.start()
+    kube.apply_demo_data()
+    kube.start_kubelet()
+    yield
+    for name in kube.PARTS:
+        if not already[name]:
+            proc.stop(name)
+
+
+# ---------------------------------------------------------------- helpers
+
+def call(method, path, body=None, kubeconfig=HUB, **kwargs):
+    return kube.request(method, path, body, kubeconfig=kubeconfig, **kwargs)
+
+
+def status_of(method, path, body=None, kubeconfig=HUB) -> int:
+    try:
+        call(method, path, body, kubeconfig=kubeconfig)
+    except kube.ApiError as error:
+        return error.status
+    return 200
+
+
+def wait_for(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def pod_path(name: str = "") -> str:
+    return f"/api/v1/namespaces/{NS}/pods" + (f"/{name}" if name else "")
+
+
+def get_pod(name: str) -> dict | None:
+    try:
+        return call("GET", pod_path(name))
+    except kube.ApiError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def make_pod(name: str, args: list[str], *, env=None, ports=(8888,), extra_spec=None,
+             resources=None, command=("python",)) -> dict:
+    container = {
+        "name": "notebook",
+        "image": "quay.io/jupyter/base-notebook:latest",
+        "command": list(command),
+        "args": args,
+        "env": env or [],
+        "ports": [{"containerPort": p, "name": f"port-{p}"} for p in ports],
+    }
+    if resources:
+        container["resources"] = resources
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": {"test": "kube-devstack"}},
+        "spec": {"containers": [container], "restartPolicy": "OnFailure",
+                 "terminationGracePeriodSeconds": 5, **(extra_spec or {})},
+    }
+
+
+def create_pod(pod: dict) -> dict:
+    # Created with the hub's credential: that is what KubeSpawner does.
+    return call("POST", pod_path(), pod)
+
+
+def delete_pod(name: str, grace: int | None = None) -> None:
+    body = {"gracePeriodSeconds": grace} if grace is not None else None
+    try:
+        call("DELETE", pod_path(name), body)
+    except kube.ApiError as error:
+        if error.status != 404:
+            raise
+
+
+def events_for(name: str) -> list[dict]:
+    listing = call("GET", f"/api/v1/namespaces/{NS}/events"
+                          f"?fieldSelector=involvedObject.kind%3DPod,involvedObject.name%3D{name}")
+    return listing["items"]
+
+
+def is_ready(pod: dict | None) -> bool:
+    if not pod:
+        return False
+    conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
+    return (pod["status"].get("phase") == "Running" and conditions.get("Ready") == "True"
+            and all(cs["ready"] for cs in pod["status"].get("containerStatuses", [])))
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+SERVE_POD_IP = ["-m", "http.server", "8888", "--bind", "$(POD_IP)"]
+POD_IP_ENV = [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+
+
+# ---------------------------------------------------------------- the API server
+
+def test_apiserver_serves_a_release():
+    version = call("GET", "/version", kubeconfig=ADMIN)
+    assert version["gitVersion"].startswith("v1.")
+    assert int(version["minor"]) >= 30
+
+
+def test_crds_are_established():
+    for plural in ("instancetypes", "images", "datasets"):
+        crd = call("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                          f"{plural}.primehub.io", kubeconfig=ADMIN)
+        conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+        assert conditions["Established"] == "True"
+        assert crd["spec"]["scope"] == "Namespaced"
+
+
+def test_hub_reads_the_demo_data():
+    def names(plural):
+        listing = call("GET", f"/apis/primehub.io/v1alpha1/namespaces/{NS}/{plural}")
+        return {item["metadata"]["name"]: item for item in listing["items"]}
+
+    its = names("instancetypes")
+    assert {"cpu-1", "cpu-2", "gpu-small", "legacy-gpu"} <= set(its)
+    gpu = its["gpu-small"]["spec"]
+    assert gpu["limits.gpu"] == 1 and gpu["gpuResourceName"] == "nvidia.com/gpu"
+    assert gpu["nodeSelector"] == {"hardware": "gpu"}
+    assert its["legacy-gpu"]["spec"]["limits.nvidia.com/gpu"] == 1
+    assert its["cpu-2"]["spec"]["requests.cpu"] == 0.5
+    images = names("images")
+    assert {"base-notebook", "pytorch", "tf-gpu", "research-image", "private-image",
+            "building-image"} <= set(images)
+    assert images["building-image"]["spec"]["url"] == ""
+    assert images["private-image"]["spec"]["pullSecret"] == "private-registry"
+    datasets = names("datasets")
+    assert {"team-data", "shared-nfs", "host-data", "git-repo", "public-env",
+            "class-only"} <= set(datasets)
+    assert datasets["shared-nfs"]["spec"]["nfs.server"]
+    assert datasets["public-env"]["spec"]["variables"] == {"REGION": "tw", "BUCKET": "demo"}
+    assert datasets["class-only"]["metadata"]["annotations"][
+        "dataset.primehub.io/launchGroupOnly"] == "true"
+
+
+def test_malformed_specs_are_stored_as_written():
+    name = unique("malformed")
+    body = {"apiVersion": "primehub.io/v1alpha1", "kind": "InstanceType",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"limits.cpu": "lots", "limits.memory": ["not", "a", "string"],
+                     "unknownKey": {"x": 1}}}
+    call("POST", f"/apis/primehub.io/v1alpha1/namespaces/{NS}/instancetypes", body,
+         kubeconfig=ADMIN)
+    try:
+        got = call("GET", f"/apis/primehub.io/v1alpha1/namespaces/{NS}/instancetypes/{name}")
+        assert got["spec"] == body["spec"]
+    finally:
+        call("DELETE", f"/apis/primehub.io/v1alpha1/namespaces/{NS}/instancetypes/{name}",
+             kubeconfig=ADMIN)
+
+
+def test_the_hub_kubeconfig_works_with_kubernetes_asyncio():
+    from kubernetes_asyncio import client, config
+
+    async def list_images():
+        api = await config.new_client_from_config(config_file=str(HUB))
+        async with api:
+            objects = client.CustomObjectsApi(api)
+            listing = await objects.list_namespaced_custom_object(
+                "primehub.io", "v1alpha1", NS, "images")
+            return {item["metadata"]["name"] for item in listing["items"]}
+
+    assert "base-notebook" in asyncio.run(list_images())
+
+
+# ---------------------------------------------------------------- RBAC: crds/rbac.yaml only
+
+@pytest.mark.parametrize("path", [
+    f"/apis/primehub.io/v1alpha1/namespaces/{NS}/instancetypes",
+    f"/apis/primehub.io/v1alpha1/namespaces/{NS}/images",
+    f"/apis/primehub.io/v1alpha1/namespaces/{NS}/datasets",
+    f"/api/v1/namespaces/{NS}/pods",
+    f"/api/v1/namespaces/{NS}/events",
+    f"/api/v1/namespaces/{NS}/persistentvolumeclaims",
+])
+def test_hub_may_list_in_its_namespace(path):
+    assert status_of("GET", path) == 200
+
+
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/api/v1/namespaces/kube-system/pods"),
+    ("GET", "/api/v1/pods"),
+    ("GET", f"/api/v1/namespaces/{NS}/secrets"),
+    ("GET", f"/api/v1/namespaces/{NS}/secrets/private-registry"),
+    ("GET", "/api/v1/nodes"),
+    ("GET", f"/apis/primehub.io/v1alpha1/namespaces/default/instancetypes"),
+    ("POST", f"/apis/primehub.io/v1alpha1/namespaces/{NS}/images"),
+    ("DELETE", f"/apis/primehub.io/v1alpha1/namespaces/{NS}/datasets/team-data"),
+    ("POST", "/api/v1/namespaces"),
+])
+def test_hub_may_not(method, path):
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}} \
+        if method == "POST" else None
+    assert status_of(method, path, body) == 403
+
+
+def can_i(verb: str, resource: str, namespace: str, group: str = "") -> bool:
+    review = call("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"verb": verb, "resource": resource, "group": group,
+                                        "namespace": namespace}}})
+    return review["status"]["allowed"]
+
+
+def test_hub_access_review_matches_the_shipped_role():
+    for verb in ("create", "delete", "get", "list", "watch"):
+        assert can_i(verb, "pods", NS)
+    for verb in ("get", "list", "watch"):
+        assert can_i(verb, "events", NS)
+        for plural in ("instancetypes", "images", "datasets"):
+            assert can_i(verb, plural, NS, "primehub.io")
+    for verb in ("get", "list", "create", "delete"):
+        assert can_i(verb, "persistentvolumeclaims", NS)
+    assert not can_i("update", "instancetypes", NS, "primehub.io")
+    assert not can_i("list", "pods", "kube-system")
+    assert not can_i("get", "secrets", NS)
+    assert not can_i("create", "pods", "default")
+
+
+# ---------------------------------------------------------------- the local kubelet
+
+def test_node_is_registered_and_ready():
+    node = call("GET", f"/api/v1/nodes/{kube.NODE_NAME}", kubeconfig=ADMIN)
+    assert node["metadata"]["labels"]["hardware"] == "gpu"
+    assert node["status"]["capacity"]["nvidia.com/gpu"] == "4"
+    assert node["status"]["capacity"]["cpu"] == "64"
+    conditions = {c["type"]: c["status"] for c in node["status"]["conditions"]}
+    assert conditions["Ready"] == "True"
+    assert not node["spec"].get("taints")
+
+
+def test_pod_runs_becomes_ready_and_is_deleted():
+    name = unique("serve")
+    create_pod(make_pod(name, SERVE_POD_IP, env=POD_IP_ENV))
+    try:
+        pod = wait_for(lambda: (p := get_pod(name)) and is_ready(p) and p, 30, "Ready pod")
+        ip = pod["status"]["podIP"]
+        a, b, x, y = map(int, ip.split("."))
+        assert (a, b) == (127, 0) and x >= 1, ip
+        assert pod["spec"]["nodeName"] == kube.NODE_NAME
+        assert pod["status"]["hostIP"] == "127.0.0.1"
+        state = pod["status"]["containerStatuses"][0]["state"]
+        assert "running" in state
+        with urllib.request.urlopen(f"http://{ip}:8888/", timeout=5) as response:
+            assert response.status == 200
+        reasons = [e["reason"] for e in events_for(name)]
+        for reason in ("Scheduled", "Pulling", "Pulled", "Created", "Started"):
+            assert reason in reasons, reasons
+        pulled = [e for e in events_for(name) if e["reason"] == "Pulled"][0]
+        assert "not pulled: local kubelet" in pulled["message"]
+        assert (kube.proc.LOGS / f"pod-{name}.log").exists()
+    finally:
+        delete_pod(name)
+    wait_for(lambda: get_pod(name) is None, 30, "pod gone")
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://{ip}:8888/", timeout=2)
+    assert "Killing" in [e["reason"] for e in events_for(name)]
+
+
+def test_two_pods_get_different_addresses_on_the_same_port():
+    names = [unique("twin"), unique("twin")]
+    for name in names:
+        create_pod(make_pod(name, SERVE_POD_IP, env=POD_IP_ENV))
+    try:
+        pods = [wait_for(lambda n=n: (p := get_pod(n)) and is_ready(p) and p, 30, "Ready")
+                for n in names]
+        ips = {p["status"]["podIP"] for p in pods}
+        assert len(ips) == 2
+    finally:
+        for name in names:
+            delete_pod(name, grace=1)
+    for name in names:
+        wait_for(lambda n=name: get_pod(n) is None, 30, "pod gone")
+
+
+def test_jupyterhub_service_url_is_bound_to_the_pod_address():
+    # KubeSpawner (ip 0.0.0.0) sets JUPYTERHUB_SERVICE_URL=http://0.0.0.0:8888/...;
+    # jupyterhub-singleuser binds its host. Here a tiny server does the same.
+    script = ("import os, http.server, urllib.parse as u;"
+              "p = u.urlsplit(os.environ['JUPYTERHUB_SERVICE_URL']);"
+              "http.server.HTTPServer((p.hostname, p.port), "
+              "http.server.SimpleHTTPRequestHandler).serve_forever()")
+    name = unique("jhub")
+    env = [{"name": "JUPYTERHUB_SERVICE_URL", "value": "http://0.0.0.0:8888/user/alice/"}]
+    create_pod(make_pod(name, ["-c", script], env=env))
+    try:
+        pod = wait_for(lambda: (p := get_pod(name)) and is_ready(p) and p, 30, "Ready pod")
+        ip = pod["status"]["podIP"]
+        with urllib.request.urlopen(f"http://{ip}:8888/", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        delete_pod(name, grace=1)
+    wait_for(lambda: get_pod(name) is None, 30, "pod gone")
+
+
+@pytest.mark.parametrize("code,phase", [(0, "Succeeded"), (3, "Failed")])
+def test_process_exit_is_reported(code, phase):
+    name = unique(f"exit{code}")
+    create_pod(make_pod(name, ["-c", f"import sys; print('bye'); sys.exit({code})"]))
+    try:
+        pod = wait_for(lambda: (p := get_pod(name)) and p["status"].get("phase") == phase
+                       and p, 30, f"phase {phase}")
+        terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert terminated["exitCode"] == code
+        assert "bye" in (kube.proc.LOGS / f"pod-{name}.log").read_text()
+    finally:
+        delete_pod(name)
+    wait_for(lambda: get_pod(name) is None, 30, "pod gone")
+
+
+def test_env_from_fields_and_secrets():
+    name = unique("env")
+    script = ("import json, os; print('ENV=' + json.dumps({k: os.environ.get(k) for k in "
+              "['MY_NAME', 'MY_NS', 'DOCKER', 'PLAIN', 'EXPANDED', 'HOME']}))")
+    env = [
+        {"name": "MY_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "MY_NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "DOCKER", "valueFrom": {"secretKeyRef": {"name": "private-registry",
+                                                          "key": ".dockerconfigjson"}}},
+        {"name": "PLAIN", "value": "x"},
+        {"name": "EXPANDED", "value": "$(PLAIN)-$(MY_NAME)"},
+    ]
+    create_pod(make_pod(name, ["-c", script], env=env))
+    try:
+        wait_for(lambda: (p := get_pod(name)) and p["status"].get("phase") == "Succeeded",
+                 30, "Succeeded")
+        line = [l for l in (kube.proc.LOGS / f"pod-{name}.log").read_text().splitlines()
+                if l.startswith("ENV=")][-1]
+        seen = json.loads(line[4:])
+        assert seen["MY_NAME"] == name and seen["MY_NS"] == NS
+        assert json.loads(seen["DOCKER"])["auths"]
+        assert seen["EXPANDED"] == f"x-{name}"
+        assert seen["HOME"].endswith(f"/.devstack/pods/{name}")
+    finally:
+        delete_pod(name)
+    wait_for(lambda: get_pod(name) is None, 30, "pod gone")
+
+
+def test_missing_secret_fails_the_pod_with_a_clear_message():
+    name = unique("nosecret")
+    env = [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "no-such-secret",
+                                                        "key": "k"}}}]
+    create_pod(make_pod(name, ["-c", "pass"], env=env))
+    try:
+        pod = wait_for(lambda: (p := get_pod(name)) and p["status"].get("phase") == "Failed"
+                       and p, 30, "Failed")
+        assert "no-such-secret" in pod["status"]["message"]
+        terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert terminated["reason"] == "CreateContainerConfigError"
+        assert any(e["type"] == "Warning" and "no-such-secret" in e["message"]
+                   for e in events_for(name))
+    finally:
+        delete_pod(name)
+    wait_for(lambda: get_pod(name) is None, 30, "pod gone")
+
+
+def test_gpu_pod_with_node_selector_is_scheduled():
+    name = unique("gpu")
+    pod = make_pod(name, SERVE_POD_IP, env=POD_IP_ENV, extra_spec={
+        "nodeSelector": {"hardware": "gpu"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
+                         "effect": "NoSchedule"}]},
+        resources={"limits": {"cpu": "4", "memory": "8G", "nvidia.com/gpu": "1"}})
+    create_pod(pod)
+    try:
+        wait_for(lambda: is_ready(get_pod(name)), 30, "Ready GPU pod")
+    finally:
+        delete_pod(name, grace=1)
+    wait_for(lambda: get_pod(name) is None, 30, "pod gone")
+
+
+def test_pod_that_does_not_fit_stays_pending():
+    name = unique("nofit")
+    create_pod(make_pod(name, SERVE_POD_IP, env=POD_IP_ENV,
+                        extra_spec={"nodeSelector": {"hardware": "tpu"}}))
+    try:
+        wait_for(lambda: any(e["reason"] == "FailedScheduling" for e in events_for(name)),
+                 30, "FailedScheduling")
+        pod = get_pod(name)
+        assert pod["status"]["phase"] == "Pending" and not pod["spec"].get("nodeName")
+    finally:
+        delete_pod(name)
+    wait_for(lambda: get_pod(name) is None, 30, "unscheduled pod gone")
+
+
+def test_stack_memory_is_modest():
+    for name, limit_mb in (("etcd", 400), ("kube-apiserver", 1200)):
+        peak = kube.memory(name).get("VmHWM")
+        assert peak, f"{name} is not running"
+        assert peak / 1024 < limit_mb, f"{name} peaked at {peak / 1024:.0f} MB"
