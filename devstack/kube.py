@@ -369,14 +369,26 @@ def apiserver_ready() -> bool:
     return proc.http_ok(f"{SERVER}/readyz", ca=CA_CERT, token=token())
 
 
+def _reaping(pid: int, ready):
+    """`ready`, after reaping `pid` if it is our exited child: a zombie still answers
+    kill(pid, 0), and proc.wait_until would then wait its whole timeout for a dead part."""
+    def check() -> bool:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        return ready()
+    return check
+
+
 def start(timeout: float = 120) -> None:
     """Start etcd and kube-apiserver; apply namespace `hub`, the CRDs and the RBAC."""
     prepare()
     started = time.monotonic()
-    proc.spawn("etcd", _etcd_argv())
-    proc.wait_until("etcd", _etcd_healthy, timeout, "healthy etcd")
-    proc.spawn("kube-apiserver", _apiserver_argv())
-    proc.wait_until("kube-apiserver", apiserver_ready, timeout, "ready /readyz")
+    pid = proc.spawn("etcd", _etcd_argv())
+    proc.wait_until("etcd", _reaping(pid, _etcd_healthy), timeout, "healthy etcd")
+    pid = proc.spawn("kube-apiserver", _apiserver_argv())
+    proc.wait_until("kube-apiserver", _reaping(pid, apiserver_ready), timeout, "ready /readyz")
     apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     crd_names = []
     for path in sorted(CRDS.glob("*.yaml")):
@@ -435,7 +447,7 @@ def start_kubelet(timeout: float = 60) -> int:
         beat = _node_heartbeat(request("GET", f"/api/v1/nodes/{NODE_NAME}"))
         return beat is not None and beat >= since
 
-    proc.wait_until("kubelet", ready, timeout, f"Ready node {NODE_NAME}")
+    proc.wait_until("kubelet", _reaping(pid, ready), timeout, f"Ready node {NODE_NAME}")
     return pid
 
 

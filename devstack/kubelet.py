@@ -263,6 +263,10 @@ class AddressPool:
         if ip:
             self.used.pop(ip, None)
 
+    def release_pod(self, pod: str) -> None:
+        for ip in [ip for ip, name in self.used.items() if name == pod]:
+            del self.used[ip]
+
 
 # ---------------------------------------------------------------- the kubelet
 
@@ -475,6 +479,7 @@ class LocalKubelet:
             await self.stop_runner(runner, grace=0)
             self.forget(runner)
         if pod is None:
+            self.addresses.release_pod(name)
             return
         meta, spec, status = pod["metadata"], pod["spec"], pod.get("status") or {}
         node = spec.get("nodeName")
@@ -551,13 +556,7 @@ class LocalKubelet:
     async def orphaned(self, pod: dict) -> None:
         """A pod a previous kubelet started: its process is not ours (any more)."""
         name = pod["metadata"]["name"]
-        record = self._read_record(name)
-        if record and record.get("uid") == pod["metadata"]["uid"] and record.get("pid"):
-            try:
-                os.killpg(record["pid"], signal.SIGKILL)
-                log.info("killed the leftover process group %s of pod %s", record["pid"], name)
-            except (ProcessLookupError, PermissionError):
-                pass
+        self._kill_recorded(name, pod["metadata"]["uid"])
         log.info("pod %s was started by an earlier kubelet; marking it Failed", name)
         started = {cs["name"]: ((cs.get("state") or {}).get("running") or {}).get("startedAt")
                    for cs in (pod.get("status") or {}).get("containerStatuses") or []}
@@ -578,6 +577,21 @@ class LocalKubelet:
     def _record_path(self, name: str) -> Path:
         return PODS_DIR / f"{name}.json"
 
+    def _kill_recorded(self, name: str, uid: str) -> None:
+        """Kill the process group a previous kubelet recorded for this pod, if it still
+        runs in the pod's directory (a recycled pid is left alone)."""
+        record = self._read_record(name)
+        if not record or record.get("uid") != uid or not record.get("pid"):
+            return
+        pid = record["pid"]
+        try:
+            if not Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(PODS_DIR):
+                return
+            os.killpg(pid, signal.SIGKILL)
+            log.info("killed the leftover process group %s of pod %s", pid, name)
+        except (OSError, ValueError):
+            pass
+
     def _read_record(self, name: str) -> dict | None:
         try:
             return json.loads(self._record_path(name).read_text())
@@ -595,6 +609,7 @@ class LocalKubelet:
                         container=container["name"], image=container.get("image", ""))
         self.runners[name] = runner
         workdir = PODS_DIR / name
+        self._kill_recorded(name, runner.uid)
         record = self._read_record(name)
         if workdir.exists() and (record or {}).get("uid") != runner.uid:
             shutil.rmtree(workdir, ignore_errors=True)

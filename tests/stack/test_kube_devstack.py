@@ -431,3 +431,48 @@ def test_stack_memory_is_modest():
         peak = kube.memory(name).get("VmHWM")
         assert peak, f"{name} is not running"
         assert peak / 1024 < limit_mb, f"{name} peaked at {peak / 1024:.0f} MB"
+
+
+KUBESPAWNER_SCRIPT = r'''
+import asyncio, json, sys
+from kubespawner import KubeSpawner
+
+async def main(name):
+    spawner = KubeSpawner(
+        _mock=True, namespace="hub", cmd=["python", "-m", "http.server"],
+        args=["8888", "--bind", "0.0.0.0"], start_timeout=60, http_timeout=30,
+        storage_pvc_ensure=True, storage_capacity="1Gi", pod_name_template=name,
+        pvc_name_template="claim-" + name,
+        volumes=[{"name": "home", "persistentVolumeClaim": {"claimName": "claim-" + name}}],
+        volume_mounts=[{"name": "home", "mountPath": "/home/jovyan"}])
+    spawner.api_token = "not-a-real-token"
+    url = await spawner.start()
+    report = {"url": url, "poll_running": await spawner.poll(),
+              "events": [e["reason"] for e in spawner.events]}
+    await spawner.stop()
+    report["poll_stopped"] = await spawner.poll()
+    await spawner.delete_forever()
+    print("REPORT=" + json.dumps(report))
+
+asyncio.run(main(sys.argv[1]))
+'''
+
+
+def test_kubespawner_starts_and_stops_a_server_with_the_hub_credential():
+    """KubeSpawner itself, with only the shipped RBAC: PVC, pod, reflectors, events."""
+    import subprocess
+    import sys
+
+    name = unique("jupyter-ks")
+    # A separate process: kubespawner loads its client configuration once per process.
+    result = subprocess.run([sys.executable, "-c", KUBESPAWNER_SCRIPT, name],
+                            env={**os.environ, "KUBECONFIG": str(HUB)},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads([line for line in result.stdout.splitlines()
+                         if line.startswith("REPORT=")][-1][7:])
+    assert report["url"].startswith("http://127.0.") and report["url"].endswith(":8888")
+    assert report["poll_running"] is None and report["poll_stopped"] is not None
+    assert {"Scheduled", "Started"} <= set(report["events"])
+    assert get_pod(name) is None
+    assert status_of("GET", f"/api/v1/namespaces/{NS}/persistentvolumeclaims/claim-{name}") == 404
