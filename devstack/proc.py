@@ -51,12 +51,25 @@ def pid_of(name: str) -> int | None:
         pid = int(path.read_text())
     except (FileNotFoundError, ValueError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not _alive(pid):
         path.unlink(missing_ok=True)
         return None
     return pid
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (a child of ours that died is reaped here)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: its parent reaps it
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def spawn(name: str, argv: list[str], env: dict[str, str] | None = None,
@@ -90,15 +103,8 @@ def stop(name: str, timeout: float = 20) -> None:
             break
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not _alive(pid):
                 break
-            # A child we started is reaped by nobody if we are its parent; poll it.
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             time.sleep(0.2)
         else:
             continue
