@@ -16,27 +16,16 @@ import uuid
 
 import pytest
 
-from devstack import kube, proc
+from devstack import kube
 
 NS = kube.NAMESPACE
 HUB = kube.HUB_KUBECONFIG
 ADMIN = kube.ADMIN_KUBECONFIG
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("stack")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def kube_stack():
-    """Start what is not running yet; stop, at the end, only what this fixture started."""
-    already = {name: proc.pid_of(name) for name in kube.PARTS}
-    kube.prepare()
-    kube.start()
-    kube.apply_demo_data()
-    kube.start_kubelet()
-    yield
-    for name in kube.PARTS:
-        if not already[name]:
-            proc.stop(name)
+# The whole stack comes from the session fixture `stack` in conftest.py.
 
 
 # ---------------------------------------------------------------- helpers
