@@ -295,9 +295,9 @@ def start(fresh: bool = True, timeout: float = 300) -> None:
         took = _run(kc_home, timeout)
         proc.say(f"keycloak: imported in {took:.0f}s; saving the database as {seed.name}")
         proc.stop(NAME, timeout=60)
-        if not DATABASE.exists():
-            raise proc.PartFailed(f"keycloak: no database at {DATABASE} after the import:\n"
-                                  f"{proc.log_tail(NAME)}")
+        if not DATABASE.exists() or "Keycloak stopped" not in proc.log_tail(NAME, 5):
+            raise proc.PartFailed(f"keycloak: no cleanly closed database at {DATABASE} "
+                                  f"after the import:\n{proc.log_tail(NAME)}")
         part = seed.with_name(f"{seed.name}.part-{os.getpid()}")
         shutil.copyfile(DATABASE, part)
         part.rename(seed)
