@@ -229,18 +229,6 @@ def ready() -> bool:
     return proc.http_ok(DISCOVERY)
 
 
-def _ready_or_reaped() -> bool:
-    """ready(), after reaping kc.sh if it died as our child: a zombie still answers
-    os.kill(pid, 0), and proc.wait_until would wait out its timeout for a dead server."""
-    pid = proc.pid_of(NAME)
-    if pid:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # not our child, or already reaped
-            pass
-    return ready()
-
-
 def _seed_path() -> Path:
     key = hashlib.sha256()
     key.update(f"{VERSION} {MODE} {BUILD_OPTIONS}".encode())
@@ -258,7 +246,7 @@ def _run(kc_home: Path, timeout: float) -> float:
     offset = log.stat().st_size if log.exists() else 0
     started = time.monotonic()
     proc.spawn(NAME, command(kc_home), env=_env(), cwd=kc_home)
-    proc.wait_until(NAME, _ready_or_reaped, timeout, f"realm {REALM} at {DISCOVERY}")
+    proc.wait_until(NAME, ready, timeout, f"realm {REALM} at {DISCOVERY}")
     with open(log, "rb") as text:
         text.seek(offset)
         augmented = b"Quarkus augmentation completed" in text.read()
@@ -277,7 +265,7 @@ def start(fresh: bool = True, timeout: float = 300) -> None:
     """
     dist = prepare()
     if proc.pid_of(NAME):
-        proc.wait_until(NAME, _ready_or_reaped, timeout, f"realm {REALM} at {DISCOVERY}")
+        proc.wait_until(NAME, ready, timeout, f"realm {REALM} at {DISCOVERY}")
         return
     if proc.port_open(PORT):
         raise proc.PartFailed(f"keycloak: port {PORT} is taken by a process the devstack did "
