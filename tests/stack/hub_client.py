@@ -11,7 +11,7 @@ import asyncio
 import re
 import time
 from html import unescape
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 import httpx
 
@@ -51,7 +51,9 @@ def form_action(html: str) -> str:
 
 async def post_form(client: httpx.AsyncClient, html: str, fields: dict | list) -> httpx.Response:
     url = urljoin(f"{HUB}/hub/spawn", form_action(html))
-    request = loopback_request(client, "POST", url, data=fields)
+    body = urlencode(list(fields.items()) if isinstance(fields, dict) else fields)
+    request = loopback_request(client, "POST", url, content=body,
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
     return await client.send(request)
 
 

@@ -17,30 +17,16 @@ import httpx
 import jwt
 import pytest
 
-from devstack import keycloak, proc
+from devstack import keycloak
 from tests.stack.keycloak_login import KeycloakLoginError, keycloak_form_login
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("stack")]
 
 ISSUER = keycloak.ISSUER
 ADMIN_API = f"{keycloak.URL}/admin/realms/{keycloak.REALM}"
 CLIENT = {"client_id": keycloak.CLIENT_ID, "client_secret": keycloak.CLIENT_SECRET}
 REDIRECT = "http://127.0.0.1:18000/hub/oauth_callback"
 USERS = ("alice", "bob", "carol", "phadmin")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def keycloak_server():
-    """Start Keycloak unless it runs; stop it at the end only if this fixture started it."""
-    already = proc.pid_of(keycloak.NAME)
-    try:
-        keycloak.prepare()
-        keycloak.start()
-    except proc.PartFailed as error:
-        pytest.fail(f"Keycloak did not start: {error}", pytrace=False)
-    yield
-    if not already:
-        keycloak.stop()
 
 
 @pytest.fixture(scope="module")
