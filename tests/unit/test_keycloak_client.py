@@ -25,7 +25,7 @@ class Realm:
         if self.down:
             raise httpx.ConnectError("connection refused")
         if path.endswith("/protocol/openid-connect/token"):
-            return httpx.Response(self.token_status, json={"access_token": "tok", "expires_in": 60})
+            return httpx.Response(self.token_status, json={"access_token": "service-token-value", "expires_in": 60})
         if self.expire_next:
             self.expire_next = False
             return httpx.Response(401)
@@ -49,7 +49,7 @@ class Realm:
 
 
 def admin_for(realm: Realm, **kwargs) -> KeycloakAdmin:
-    return KeycloakAdmin(url="http://kc", realm="primehub", client_id="hub", client_secret="s",
+    return KeycloakAdmin(url="http://kc", realm="primehub", client_id="hub", client_secret="client-secret-value",
                          transport=httpx.MockTransport(realm), retries=1, **kwargs)
 
 
@@ -92,7 +92,8 @@ async def test_failures_are_sentences(change, error, sentence):
         setattr(realm, key, value)
     with pytest.raises(error, match=sentence) as raised:
         await admin_for(realm).user_entitlements("alice")
-    assert "tok" not in str(raised.value)  # no token in the message
+    assert "service-token-value" not in str(raised.value)
+    assert "client-secret-value" not in str(raised.value)
 
 
 async def test_an_unknown_user_is_an_error():
