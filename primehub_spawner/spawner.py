@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import time
 from pathlib import Path
 
@@ -24,10 +25,12 @@ from .form import FormView, make_form_view
 from .labels import escape_label
 from .options import OptionsRefused, options_from_form, validate_user_options
 from .podspec import PodSettings, make_pod_overrides, merge_overrides
-from .quantities import format_memory
+from .quantities import format_memory, parse_memory
 from .quota import Usage, group_usage
 
 AUTH_STATE_KEY = "primehub"
+# Paths end up in mounts and in the postStart shell line; keep them plain.
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
 TEMPLATES = Path(__file__).parent / "templates"
 _jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                             undefined=jinja2.StrictUndefined)
@@ -127,6 +130,23 @@ class PrimeHubSpawner(KubeSpawner):
         True, config=True,
         help="Refuse starts, and disable instance types in the menu, that would exceed the "
              "group's per-user (`quota-*`) or whole-group (`project-quota-*`) quota.")
+
+    @validate("dataset_mount_root", "project_root", "home_dir")
+    def _check_path(self, proposal):
+        value = proposal.value.rstrip("/") or "/"
+        if not _SAFE_PATH.match(value):
+            raise ValueError(f"PrimeHubSpawner.{proposal.trait.name} {proposal.value!r} must be "
+                             "an absolute path of letters, digits, '_', '.', '-' and '/'.")
+        return value
+
+    @validate("default_home_size")
+    def _check_home_size(self, proposal):
+        try:
+            parse_memory(proposal.value)
+        except ValueError:
+            raise ValueError(f"PrimeHubSpawner.default_home_size {proposal.value!r} is not a "
+                             "size like '20G' or '10Gi'.") from None
+        return proposal.value
 
     @default("apply_user_options")
     def _default_apply_user_options(self):
