@@ -3,7 +3,16 @@ from __future__ import annotations
 
 import pytest
 
+import kubespawner.spawner
+
 from primehub_spawner.spawner import PrimeHubSpawner
+
+
+@pytest.fixture(autouse=True)
+def no_cluster(monkeypatch):
+    """KubeSpawner loads a kubeconfig and makes a client in __init__: the I/O edge."""
+    monkeypatch.setattr(kubespawner.spawner, "load_config", lambda **kwargs: None)
+    monkeypatch.setattr(kubespawner.spawner, "shared_client", lambda *args, **kwargs: None)
 
 
 @pytest.mark.parametrize("setting, value, sentence", [
