@@ -26,6 +26,8 @@ Builders (plain data, no I/O): `instance_type_cr`, `image_cr`, `dataset_cr`,
 """
 from __future__ import annotations
 
+from tests.demo_data import demo_objects  # noqa: F401 - re-exported for the tests
+
 import asyncio
 import copy
 import json
@@ -75,48 +77,6 @@ def image_cr(name: str, **spec) -> dict:
 
 def dataset_cr(name: str, annotations: Mapping | None = None, **spec) -> dict:
     return _cr("Dataset", name, {"type": "pv", "volumeName": name, **spec}, annotations)
-
-
-def demo_objects() -> list[dict]:
-    """The custom resources of devstack/PORTS.md."""
-    return [
-        instance_type_cr("cpu-1", **{"displayName": "CPU 1", "description": "1 CPU, 1 GB memory",
-                                     "limits.cpu": 1, "limits.memory": "1G"}),
-        instance_type_cr("cpu-2", **{"displayName": "CPU 2", "limits.cpu": 2,
-                                     "limits.memory": "4G", "requests.cpu": 0.5,
-                                     "requests.memory": "1G"}),
-        instance_type_cr("gpu-small", **{
-            "displayName": "GPU small", "limits.cpu": 4, "limits.memory": "8G", "limits.gpu": 1,
-            "gpuResourceName": "nvidia.com/gpu", "nodeSelector": {"hardware": "gpu"},
-            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
-                             "effect": "NoSchedule"}]}),
-        instance_type_cr("legacy-gpu", **{"displayName": "Legacy GPU", "limits.cpu": 2,
-                                          "limits.memory": "4G", "limits.nvidia.com/gpu": 1}),
-        image_cr("base-notebook", displayName="Base Notebook", type="cpu",
-                 url="quay.io/jupyter/base-notebook:latest"),
-        image_cr("pytorch", displayName="PyTorch", type="both",
-                 url="quay.io/jupyter/pytorch-notebook:latest",
-                 urlForGpu="quay.io/jupyter/pytorch-notebook:cuda12-latest"),
-        image_cr("tf-gpu", displayName="TensorFlow GPU", type="gpu",
-                 url="quay.io/jupyter/tensorflow-notebook:cuda-latest"),
-        image_cr("research-image", displayName="Research Image", type="cpu",
-                 url="registry.example.com/research/notebook:v1", groupName="research"),
-        image_cr("private-image", displayName="Private Image", type="cpu",
-                 url="registry.example.com/private/notebook:v1", pullSecret="private-registry"),
-        image_cr("building-image", displayName="Building Image", type="cpu", url=""),
-        dataset_cr("team-data", displayName="Team Data", volumeName="team-data"),
-        dataset_cr("shared-nfs", **{"displayName": "Shared NFS", "type": "nfs",
-                                    "nfs.server": "10.0.0.50", "nfs.path": "/exports/shared"}),
-        dataset_cr("host-data", **{"displayName": "Host Data", "type": "hostPath",
-                                   "hostPath.path": "/srv/host-data"}),
-        dataset_cr("git-repo", **{"displayName": "Git Repo", "type": "git",
-                                  "url": "https://github.com/example/dataset-repo.git",
-                                  "gitsync.secret": "git-repo-credentials"}),
-        dataset_cr("public-env", displayName="Public Env", type="env",
-                   variables={"REGION": "tw", "BUCKET": "demo"}),
-        dataset_cr("class-only", {"dataset.primehub.io/launchGroupOnly": "true"},
-                   displayName="Class Only", volumeName="class-only"),
-    ]
 
 
 def demo_realm() -> "FakeKeycloakAdmin":

@@ -28,8 +28,9 @@ async def test_instance_types_show_name_cpu_memory_gpu(login_as, read_page):
     research = (await spawn_page(await login_as("alice"), read_page)).section("research")
     assert [(r["name"], r["title"], r["meta"]) for r in research.instance_types] == [
         ("cpu-1", "CPU 1", ["CPU 1 · Memory 1G", "1 CPU, 1 GB memory"]),
-        ("cpu-2", "CPU 2", ["CPU 2 · Memory 4G"]),
-        ("gpu-small", "GPU small", ["CPU 4 · Memory 8G · GPU 1"]),
+        ("cpu-2", "CPU 2", ["CPU 2 · Memory 4G",
+                            "up to 2 CPU and 4 GB memory, 0.5 CPU and 1 GB guaranteed"]),
+        ("gpu-small", "GPU small", ["CPU 4 · Memory 8G · GPU 1", "1 NVIDIA GPU, 4 CPU, 8 GB memory"]),
     ]
     assert research.checked("instance_type") == "cpu-1"
     assert not any(r["disabled"] for r in research.instance_types)

@@ -13,6 +13,8 @@ Nothing here touches the network or a cluster, and nothing is loaded at import t
 """
 from __future__ import annotations
 
+from tests.demo_data import demo_objects  # noqa: F401 - re-exported for the tests
+
 from collections.abc import Iterable, Mapping
 
 from primehub_spawner.catalog import PARSERS, Catalog
@@ -90,46 +92,6 @@ def make_user(groups: Iterable[Group] = (), everyone: Group | None = None,
 
 
 # ---- the devstack demo data (devstack/PORTS.md) ------------------------------------------
-
-def demo_objects() -> list[dict]:
-    return [
-        instance_type_cr("cpu-1", {"displayName": "CPU 1", "description": "1 CPU, 1 GB memory",
-                                   "limits.cpu": 1, "limits.memory": "1G"}),
-        instance_type_cr("cpu-2", {"displayName": "CPU 2", "limits.cpu": 2, "limits.memory": "4G",
-                                   "requests.cpu": 0.5, "requests.memory": "1G"}),
-        instance_type_cr("gpu-small", {
-            "displayName": "GPU small", "limits.cpu": 4, "limits.memory": "8G", "limits.gpu": 1,
-            "gpuResourceName": "nvidia.com/gpu", "nodeSelector": {"hardware": "gpu"},
-            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
-                             "effect": "NoSchedule"}]}),
-        instance_type_cr("legacy-gpu", {"displayName": "Legacy GPU", "limits.cpu": 2,
-                                        "limits.memory": "4G", "limits.nvidia.com/gpu": 1}),
-        image_cr("base-notebook", displayName="Base Notebook", type="cpu",
-                 url="quay.io/jupyter/base-notebook:latest"),
-        image_cr("pytorch", displayName="PyTorch", type="both",
-                 url="quay.io/jupyter/pytorch-notebook:latest",
-                 urlForGpu="quay.io/jupyter/pytorch-notebook:cuda12-latest"),
-        image_cr("tf-gpu", displayName="TensorFlow GPU", type="gpu",
-                 url="quay.io/jupyter/tensorflow-notebook:cuda-latest"),
-        image_cr("research-image", displayName="Research Image", type="cpu",
-                 url="registry.example.com/research/notebook:v1", groupName="research"),
-        image_cr("private-image", displayName="Private Image", type="cpu",
-                 url="registry.example.com/private/notebook:v1", pullSecret="private-registry"),
-        image_cr("building-image", displayName="Building Image", type="cpu", url=""),
-        dataset_cr("team-data", displayName="Team Data", type="pv", volumeName="team-data"),
-        dataset_cr("shared-nfs", {"displayName": "Shared NFS", "type": "nfs",
-                                  "nfs.server": "10.0.0.50", "nfs.path": "/exports/shared"}),
-        dataset_cr("host-data", {"displayName": "Host Data", "type": "hostPath",
-                                 "hostPath.path": "/srv/host-data"}),
-        dataset_cr("git-repo", {"displayName": "Git Repo", "type": "git",
-                                "url": "https://github.com/example/dataset-repo.git",
-                                "gitsync.secret": "git-repo-credentials"}),
-        dataset_cr("public-env", displayName="Public Env", type="env",
-                   variables={"REGION": "tw", "BUCKET": "demo"}),
-        dataset_cr("class-only", displayName="Class Only", type="pv", volumeName="class-only",
-                   annotations={"dataset.primehub.io/launchGroupOnly": "true"}),
-    ]
-
 
 def demo_catalog() -> Catalog:
     return make_catalog(*demo_objects())
