@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import re
 import time
 from pathlib import Path
@@ -63,6 +64,21 @@ def _literal(value):
 class DeepLinkOnly(Exception):
     """Query arguments on /hub/spawn preselect the form; they never start a server."""
     jupyterhub_message = None  # JupyterHub then renders the form without an error line
+
+
+class _DeepLinkLogFilter(logging.Filter):
+    """JupyterHub logs a refused query-argument spawn as an error with a traceback; for a
+    deep link that is the expected path, so say it in one INFO line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], DeepLinkOnly):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "Deep link to /hub/spawn: preselecting the form", ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_DEEP_LINK_FILTER = _DeepLinkLogFilter()
 
 
 class PrimeHubSpawner(KubeSpawner):
@@ -163,6 +179,8 @@ class PrimeHubSpawner(KubeSpawner):
         self._entitlements: UserEntitlements | None = None
         self._configured: dict = {}
         self.primehub_choice: dict = {}
+        if _DEEP_LINK_FILTER not in self.log.filters:
+            self.log.addFilter(_DEEP_LINK_FILTER)
         # Start the shared watches now, so that the first menu finds them loaded.
         try:
             asyncio.get_running_loop()
@@ -228,27 +246,32 @@ class PrimeHubSpawner(KubeSpawner):
                                    get_url="")
         if self.enforce_quota and self.pod_reflector is None:
             await self._start_watching_pods()
-        preselect, autolaunch = self._preselection()
+        preselect, autolaunch, explain = self._preselection()
         view = make_form_view(entitlements, catalog, prefix=self.role_prefix,
                               usage=self._usage if self.enforce_quota else None,
-                              preselect=preselect, autolaunch=autolaunch)
+                              preselect=preselect, autolaunch=autolaunch, explain=explain)
         handler = getattr(self, "handler", None)
         return template.render(view=view, get_url=handler.request.path if handler else "")
 
-    def _preselection(self) -> tuple[dict, bool]:
-        """What to preselect: the refused choice being re-rendered, else the deep link."""
+    def _preselection(self) -> tuple[dict, bool, bool]:
+        """(what to preselect, autolaunch, explain what is not available): the refused choice
+        being re-rendered, the form's own group switch without JavaScript, or a deep link."""
         handler = getattr(self, "handler", None)
         # JupyterHub clears `handler` when a start fails, before it re-renders the form.
         if handler is None or handler.request.method == "POST":
             options = self.user_options
-            return (dict(options) if isinstance(options, dict) else {}), False
+            return (dict(options) if isinstance(options, dict) else {}), False, True
 
         def arg(*names):
             return next((v for v in (handler.get_argument(n, None) for n in names) if v), None)
 
+        if arg("ph_show"):  # the form's "Show this group's options" button: keep all it had
+            fields = {key: [v.decode("utf-8", "replace") for v in values]
+                      for key, values in handler.request.query_arguments.items()}
+            return options_from_form(fields), False, False
         preselect = {"group": arg("group"), "instance_type": arg("instancetype", "instance_type"),
                      "image": arg("image")}
-        return preselect, arg("autolaunch") == "1"
+        return preselect, arg("autolaunch") == "1", True
 
     # ---- the start ----------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 The hub is real; the catalog, the realm and the pod watch are the doubles of doubles.py.
 Reading is done without JavaScript: what the HTML says is selected, disabled and shown.
 """
+import logging
+
 import pytest
 
 from doubles import FakeCatalogCache, demo_objects, image_cr, instance_type_cr, running_pod
@@ -184,3 +186,12 @@ async def test_catalog_not_loaded_is_a_503_sentence(login_as, edge):
     r = await browser.get("/hub/spawn")
     assert r.status_code == 503
     assert "has not been read from Kubernetes yet" in r.text
+
+
+async def test_a_deep_link_is_logged_as_one_info_line(login_as, read_page, caplog):
+    caplog.set_level(logging.INFO)
+    await spawn_page(await login_as("alice"), read_page, "?group=research")
+    records = [r for r in caplog.records if "query arguments" in r.getMessage()
+               or "Deep link" in r.getMessage()]
+    assert [(r.levelname, r.getMessage(), r.exc_info) for r in records] == [
+        ("INFO", "Deep link to /hub/spawn: preselecting the form", None)]
