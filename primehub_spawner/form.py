@@ -66,17 +66,22 @@ def describe_usage(used: Usage, quota, scope: str) -> str | None:
 
 def make_form_view(entitlements: UserEntitlements, catalog: Catalog, *, prefix: str = "",
                    usage: Callable[[Group], tuple[Usage, Usage]] | None = None,
-                   preselect: Mapping | None = None, autolaunch: bool = False) -> FormView:
+                   preselect: Mapping | None = None, autolaunch: bool = False,
+                   explain: bool = True) -> FormView:
+    """The form's data. With `explain`, a preselected item that is not available (a deep
+    link, a refused choice) gets a notice; a group switch, which carries the previous
+    group's choices along, preselects them silently where they exist."""
     preselect = preselect or {}
     groups = entitlements.launch_groups()
     if not groups:
         return FormView(groups=[], problem=NO_GROUP)
     views = [_group_view(entitlements, g, catalog, prefix, usage) for g in groups]
     notices: list[str] = []
+    told = notices if explain else None
 
     wanted_group = preselect.get("group")
     chosen = next((v for v in views if v.group.name == wanted_group), None)
-    if wanted_group and chosen is None:
+    if wanted_group and chosen is None and explain:
         notices.append(f"Group {wanted_group!r} is not available to you; "
                        f"showing {views[0].group.display_name} instead.")
     chosen = chosen or views[0]
@@ -84,9 +89,9 @@ def make_form_view(entitlements: UserEntitlements, catalog: Catalog, *, prefix: 
     for view in views:
         is_chosen = view is chosen
         _select_instance_type(view, preselect.get("instance_type") if is_chosen else None,
-                              notices if is_chosen else None)
+                              told if is_chosen else None)
         _select_image(view, preselect.get("image") if is_chosen else None,
-                      notices if is_chosen else None)
+                      told if is_chosen else None)
 
     env = preselect.get("env") or {}
     form = FormView(groups=views, notices=notices, safe_mode=bool(preselect.get("safe_mode")),

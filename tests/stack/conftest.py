@@ -1,25 +1,5 @@
 """Fixtures of the real-stack tier: etcd, kube-apiserver, the local kubelet, Keycloak and
 JupyterHub with configurable-http-proxy, all real, on loopback.
 
-The `stack` fixture starts whatever is not running (as `make up` does) and stops at the end
-what it started. A part that cannot start fails the tests that need it, with the tail of
-that part's log: these tests never skip.
+The session fixture `stack` lives in tests/conftest.py, shared with the browser tier.
 """
-from __future__ import annotations
-
-import pytest
-
-from devstack import proc, stack as devstack
-
-
-@pytest.fixture(scope="session")
-def stack():
-    names = ("etcd", "kube-apiserver", "kubelet", "keycloak", "jupyterhub")
-    already = all(proc.pid_of(n) for n in names)
-    try:
-        devstack.up()
-    except proc.PartFailed as e:
-        pytest.fail(f"The real stack did not start: {e}", pytrace=False)
-    yield devstack
-    if not already:
-        devstack.down()

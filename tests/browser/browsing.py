@@ -1,0 +1,141 @@
+"""What the browser tests do, as a person and as an operator (fixtures: conftest.py).
+
+    page = open_page()                    # a new context; open_page(js=False) without JavaScript
+    log_in(page, "alice")                 # lands where the hub sends her (/hub/spawn)
+    choose(page, "Research Lab", "CPU 2", "PyTorch")
+
+The hub_client helpers of the stack tier are async; Playwright's sync API owns the test's
+thread, so `run()` gives them a thread and an event loop of their own.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
+
+from playwright.sync_api import Page
+
+from devstack import hub, kube
+from tests.stack import hub_client
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUT = ROOT / "test-output" / "browser"
+HUB = hub.HUB_URL
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def run(coro):
+    """Run an async helper (hub_client, KeycloakAdmin) to completion on its own loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def hub_url(path: str) -> re.Pattern:
+    """A pattern for page.wait_for_url / expect(page).to_have_url: this path, any query."""
+    return re.compile("^" + re.escape(HUB + path) + r"(\?.*)?$")
+
+
+def server_url(username: str) -> re.Pattern:
+    return re.compile("^" + re.escape(f"{HUB}/user/{username}/"))
+
+
+# ---- a person at the keyboard ------------------------------------------------------------------------------------------------------------------------
+
+def log_in(page: Page, username: str, next_path: str | None = None) -> None:
+    """The hub's login page, its "Sign in with Keycloak" button, Keycloak's form."""
+    login = f"{HUB}/hub/login" + (f"?next={quote(next_path, safe='')}" if next_path else "")
+    if page.url != login:
+        page.goto(login)
+    page.get_by_role("button", name="Sign in with Keycloak").click()
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(f"{username}-pass")
+    page.locator("#kc-login").click()
+    page.wait_for_url(re.compile("^" + re.escape(HUB) + "/"))
+
+
+def choose(page: Page, group: str, instance_type: str, image: str) -> None:
+    """Pick by the names a user reads (display names)."""
+    page.get_by_label("Launch the server in group").select_option(label=group)
+    page.get_by_role("radio", name=instance_type, exact=True).check()
+    page.get_by_role("radio", name=image, exact=True).check()
+
+
+def until(page: Page, predicate, timeout: float = 30, what: str = "the condition") -> None:
+    """Poll `predicate()` while Playwright runs the page's events (route handlers among them:
+    the sync API dispatches them only inside its own calls)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not met after {timeout} s"
+        page.wait_for_timeout(100)
+
+
+def server_model(name: str) -> dict:
+    return run(hub_client.api("GET", f"/users/{name}")).json()
+
+
+def wait_ready(name: str, timeout: float = 90) -> dict:
+    return run(hub_client.wait_server(name, timeout=timeout))
+
+
+# ---- the realm and the cluster, as an operator changes them -----------------------------
+
+async def group_attributes(group: str, **changes: str | None) -> dict:
+    """Set (or, with None, remove) attributes of a Keycloak group; returns the old ones."""
+    async with hub_client.KeycloakAdmin() as realm:
+        group_id = await realm.group_id(group)
+        representation = (await realm.client.get(f"/groups/{group_id}")).json()
+        before = dict(representation.get("attributes") or {})
+        attributes = dict(before)
+        for key, value in changes.items():
+            if value is None:
+                attributes.pop(key, None)
+            else:
+                attributes[key] = [value]
+        representation["attributes"] = attributes
+        response = await realm.client.put(f"/groups/{group_id}", json=representation)
+        assert response.status_code == 204, response.text
+        return before
+
+
+async def restore_group_attributes(group: str, attributes: dict) -> None:
+    async with hub_client.KeycloakAdmin() as realm:
+        group_id = await realm.group_id(group)
+        representation = (await realm.client.get(f"/groups/{group_id}")).json()
+        representation["attributes"] = attributes
+        response = await realm.client.put(f"/groups/{group_id}", json=representation)
+        assert response.status_code == 204, response.text
+
+
+async def map_roles(group: str, roles: list[str], mapped: bool) -> None:
+    async with hub_client.KeycloakAdmin() as realm:
+        for role in roles:
+            await realm.map_role(group, role, mapped=mapped)
+
+
+def delete_object(obj: dict) -> None:
+    try:
+        kube.request("DELETE", kube.object_path(obj))
+    except kube.ApiError as e:
+        if e.status != 404:
+            raise
+
+
+def menu_shows(username: str, text: str, timeout: float = 30) -> None:
+    """Wait until a fresh login of `username` sees `text` on /hub/spawn: the realm's group
+    cache (5 s in the dev stack) and the custom-resource watch have caught up."""
+    async def poll():
+        deadline = time.monotonic() + timeout
+        while True:
+            client = await hub_client.login(username)
+            try:
+                html = (await hub_client.get(client, "/hub/spawn")).text
+            finally:
+                await client.aclose()
+            if text in html:
+                return
+            assert time.monotonic() < deadline, f"{text!r} never appeared in {username}'s menu"
+            await asyncio.sleep(1)
+    run(poll())

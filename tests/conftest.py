@@ -1,0 +1,24 @@
+"""Fixtures shared by the tiers that need the real stack (tests/stack, tests/browser).
+
+The `stack` fixture starts whatever is not running (as `make up` does) and stops at the end
+what it started. A part that cannot start fails the tests that need it, with the tail of
+that part's log: these tests never skip. Only the tests that ask for it start anything.
+"""
+from __future__ import annotations
+
+import pytest
+
+from devstack import proc, stack as devstack
+
+
+@pytest.fixture(scope="session")
+def stack():
+    names = ("etcd", "kube-apiserver", "kubelet", "keycloak", "jupyterhub")
+    already = all(proc.pid_of(n) for n in names)
+    try:
+        devstack.up()
+    except proc.PartFailed as e:
+        pytest.fail(f"The real stack did not start: {e}", pytrace=False)
+    yield devstack
+    if not already:
+        devstack.down()
