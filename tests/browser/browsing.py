@@ -45,10 +45,11 @@ def server_url(username: str) -> re.Pattern:
 # ---- a person at the keyboard ------------------------------------------------------------------------------------------------------------------------
 
 def log_in(page: Page, username: str, next_path: str | None = None) -> None:
-    """The hub's login page, its "Sign in with Keycloak" button, Keycloak's form."""
-    login = f"{HUB}/hub/login" + (f"?next={quote(next_path, safe='')}" if next_path else "")
-    if page.url != login:
-        page.goto(login)
+    """The hub's login page (unless the page already shows it, after a link that needed a
+    login), its "Sign in with Keycloak" button, Keycloak's form; waits to be back on the hub."""
+    if not page.url.startswith(f"{HUB}/hub/login"):
+        query = f"?next={quote(next_path, safe='')}" if next_path else ""
+        page.goto(f"{HUB}/hub/login{query}")
     page.get_by_role("button", name="Sign in with Keycloak").click()
     page.locator("#username").fill(username)
     page.locator("#password").fill(f"{username}-pass")
@@ -70,6 +71,17 @@ def until(page: Page, predicate, timeout: float = 30, what: str = "the condition
     while not predicate():
         assert time.monotonic() < deadline, f"{what} not met after {timeout} s"
         page.wait_for_timeout(100)
+
+
+async def start_server(username: str, options: dict) -> None:
+    """Log in (plain HTTP, through Keycloak) and start a server through the REST API."""
+    client = await hub_client.login(username)
+    await client.aclose()
+    token = await hub_client.user_token(username)
+    response = await hub_client.api("POST", f"/users/{username}/server", json=options,
+                                    token=token)
+    assert response.status_code in (201, 202), response.text
+    await hub_client.wait_server(username)
 
 
 def server_model(name: str) -> dict:
@@ -123,9 +135,10 @@ def delete_object(obj: dict) -> None:
             raise
 
 
-def menu_shows(username: str, text: str, timeout: float = 30) -> None:
-    """Wait until a fresh login of `username` sees `text` on /hub/spawn: the realm's group
-    cache (5 s in the dev stack) and the custom-resource watch have caught up."""
+def menu_shows(username: str, *texts: str, timeout: float = 30) -> None:
+    """Wait until a fresh login of `username` finds every one of `texts` in /hub/spawn's
+    HTML: the realm's group cache (5 s in the dev stack) and the custom-resource watch have
+    caught up with a change."""
     async def poll():
         deadline = time.monotonic() + timeout
         while True:
@@ -134,8 +147,9 @@ def menu_shows(username: str, text: str, timeout: float = 30) -> None:
                 html = (await hub_client.get(client, "/hub/spawn")).text
             finally:
                 await client.aclose()
-            if text in html:
+            missing = [text for text in texts if text not in html]
+            if not missing:
                 return
-            assert time.monotonic() < deadline, f"{text!r} never appeared in {username}'s menu"
+            assert time.monotonic() < deadline, f"{missing} never appeared in {username}'s menu"
             await asyncio.sleep(1)
     run(poll())
