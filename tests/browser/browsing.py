@@ -64,6 +64,12 @@ def choose(page: Page, group: str, instance_type: str, image: str) -> None:
     page.get_by_role("radio", name=image, exact=True).check()
 
 
+def snap(page: Page, name: str) -> None:
+    """A screenshot of a state on the way (the fixture takes the final one)."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=OUTPUT / f"{name}.png", full_page=True)
+
+
 def until(page: Page, predicate, timeout: float = 30, what: str = "the condition") -> None:
     """Poll `predicate()` while Playwright runs the page's events (route handlers among them:
     the sync API dispatches them only inside its own calls)."""
