@@ -159,6 +159,10 @@ def _select_image(view: GroupView, wanted: str | None, notices: list | None) -> 
             notices.append(f"Image {match.image.display_name} is not ready yet (it is still being built).")
         elif not fits(match.image):
             notices.append(f"Image {match.image.display_name} needs a GPU instance type.")
-    pick = match if match and fits(match.image) else next((i for i in view.images if fits(i.image)), None)
+    # A named image that is ready stays chosen even on an instance type it does not fit: the
+    # notice (or the refusal) says why, and the person changes one of the two. (The page's
+    # script swaps in a fitting image until a GPU instance type is chosen.)
+    keep = match if match and match.image.ready else None
+    pick = keep or next((i for i in view.images if fits(i.image)), None)
     if pick:
         pick.selected = True

@@ -257,10 +257,11 @@ class PrimeHubSpawner(KubeSpawner):
         """(what to preselect, autolaunch, explain what is not available): the refused choice
         being re-rendered, the form's own group switch without JavaScript, or a deep link."""
         handler = getattr(self, "handler", None)
-        # JupyterHub clears `handler` when a start fails, before it re-renders the form.
+        # JupyterHub clears `handler` when a start fails, before it re-renders the form; its
+        # error line says what was wrong, so no notice repeats it.
         if handler is None or handler.request.method == "POST":
             options = self.user_options
-            return (dict(options) if isinstance(options, dict) else {}), False, True
+            return (dict(options) if isinstance(options, dict) else {}), False, False
 
         def arg(*names):
             return next((v for v in (handler.get_argument(n, None) for n in names) if v), None)

@@ -163,14 +163,15 @@ def test_without_javascript_the_form_still_works(open_page, servers):
     page.get_by_role("button", name="Start", exact=True).click()
     expect(page.locator(".spawn-error-msg")).to_have_text(
         "Error: Image TensorFlow GPU needs a GPU, and instance type CPU 2 has none.")
+    expect(page.locator(".ph-notice")).to_have_count(0)  # the error line says it all
     expect(group_select(page)).to_have_value("research")
     expect(page.get_by_role("radio", name="CPU 2")).to_be_checked()
+    expect(tf_gpu).to_be_checked()
     expect(page.get_by_label("Variable name 1")).to_have_value("KEPT")
     snap(page, "test_without_javascript_the_form_still_works-refused")
     no_server("alice")
 
-    page.get_by_role("radio", name="GPU small").check()
-    tf_gpu.check()
+    page.get_by_role("radio", name="GPU small").check()  # and TensorFlow GPU is still chosen
     page.get_by_role("button", name="Start", exact=True).click()
     page.wait_for_url(re.compile(re.escape(HUB) + r"/(hub/spawn-pending/alice|user/alice/)"))
     wait_ready("alice")
