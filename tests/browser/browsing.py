@@ -42,7 +42,7 @@ def server_url(username: str) -> re.Pattern:
     return re.compile("^" + re.escape(f"{HUB}/user/{username}/"))
 
 
-# ---- a person at the keyboard ------------------------------------------------------------------------------------------------------------------------
+# ---- a person at the keyboard -----------------------------------------------------------
 
 def log_in(page: Page, username: str, next_path: str | None = None) -> None:
     """The hub's login page (unless the page already shows it, after a link that needed a

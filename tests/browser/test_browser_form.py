@@ -13,8 +13,7 @@ from playwright.sync_api import Page, expect
 from devstack import kube
 
 from .browsing import (HUB, XSS, delete_object, group_attributes, hub_url, log_in, map_roles,
-                       menu_shows, restore_group_attributes, run, server_model, server_url,
-                       start_server)
+                       menu_shows, restore_group_attributes, run, server_url, start_server)
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("stack")]
 
@@ -54,7 +53,8 @@ def test_changing_the_group_swaps_the_lists_without_a_reload(open_page):
     expect(datasets.filter(has_text="Team Data")).to_contain_text("read-write")
     expect(datasets.filter(has_text="Shared NFS")).to_contain_text("read-only")
     quota = research.get_by_role("group", name="Quota")
-    expect(quota).to_contain_text(re.compile(r"You use [\d.]+ of 4 CPU, \d+ of 1 GPU, \S+ of 8G memory\."))
+    expect(quota).to_contain_text(
+        re.compile(r"You use [\d.]+ of 4 CPU, \d+ of 1 GPU, \S+ of 8G memory\."))
     expect(quota).to_contain_text(re.compile(r"The group uses [\d.]+ of 16 CPU, \d+ of 2 GPU"))
     # Each group keeps its own choice; only the shown group's is sent.
     research.get_by_role("radio", name="CPU 2").check()

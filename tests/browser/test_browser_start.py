@@ -12,9 +12,10 @@ import pytest
 from playwright.sync_api import expect
 
 from devstack import proc
-
-from .browsing import HUB, OUTPUT, choose, hub_url, log_in, run, server_model, server_url, until, wait_ready
 from tests.stack import hub_client
+
+from .browsing import (HUB, choose, hub_url, log_in, run, server_model, server_url,
+                       snap, until, wait_ready)
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("stack")]
 
@@ -93,9 +94,7 @@ def test_spawn_pending_page_shows_the_clusters_events(open_page, servers):
     expect(log).to_contain_text("Started container notebook")
     expect(log).to_contain_text("Server ready at /user/bob/")
     expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=OUTPUT / "test_spawn_pending_page_shows_the_clusters_events-log.png",
-                    full_page=True)
+    snap(page, "test_spawn_pending_page_shows_the_clusters_events-log")
     page.reload()  # as the page itself did: on to the server
     page.wait_for_url(server_url("bob"), timeout=60_000)
     wait_ready("bob")

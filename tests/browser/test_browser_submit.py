@@ -9,8 +9,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from .browsing import HUB, hub_url, log_in, run, server_model, server_url, snap, wait_ready
 from tests.stack import hub_client
+
+from .browsing import HUB, hub_url, log_in, run, server_model, server_url, snap, wait_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("stack")]
 
