@@ -68,9 +68,10 @@ def make_form_view(entitlements: UserEntitlements, catalog: Catalog, *, prefix: 
                    usage: Callable[[Group], tuple[Usage, Usage]] | None = None,
                    preselect: Mapping | None = None, autolaunch: bool = False,
                    explain: bool = True) -> FormView:
-    """The form's data. With `explain`, a preselected item that is not available (a deep
-    link, a refused choice) gets a notice; a group switch, which carries the previous
-    group's choices along, preselects them silently where they exist."""
+    """The form's data. With `explain` (a deep link), a preselected item that is not
+    available gets a notice. Without it, the preselection is silent where it does not
+    apply: a refused start, whose error line already says why, and the no-JavaScript group
+    switch, which carries the previous group's choices along."""
     preselect = preselect or {}
     groups = entitlements.launch_groups()
     if not groups:
