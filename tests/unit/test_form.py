@@ -1,0 +1,77 @@
+"""The Server Options form as data (form.make_form_view): what is listed, chosen and said."""
+from __future__ import annotations
+
+import pytest
+from builders import demo_catalog, demo_user
+
+from primehub_spawner.form import make_form_view
+from primehub_spawner.quota import Usage
+
+
+def chosen(view):
+    group = next(g for g in view.groups if g.selected)
+    it = next((r.it.name for r in group.instance_types if r.selected), None)
+    image = next((r.image.name for r in group.images if r.selected), None)
+    return group.group.name, it, image
+
+
+@pytest.mark.parametrize("user, preselect, expected, notices", [
+    pytest.param("alice", {}, ("class-101", "cpu-1", "base-notebook"), [],
+                 id="defaults-first-group-by-display-name"),
+    pytest.param("alice", {"group": "research", "instance_type": "gpu-small", "image": "tf-gpu"},
+                 ("research", "gpu-small", "tf-gpu"), [], id="deep-link"),
+    pytest.param("alice", {"group": "nope"}, ("class-101", "cpu-1", "base-notebook"),
+                 ["Group 'nope' is not available to you; showing Class 101 instead."],
+                 id="unknown-group"),
+    pytest.param("alice", {"group": "research", "instance_type": "legacy-gpu"},
+                 ("research", "cpu-1", "base-notebook"),
+                 ["Instance type 'legacy-gpu' is not available in group Research Lab."],
+                 id="instance-type-of-another-group"),
+    pytest.param("alice", {"group": "class-101", "image": "building-image"},
+                 ("class-101", "cpu-1", "base-notebook"),
+                 ["Image Building Image is not ready yet (it is still being built)."],
+                 id="not-ready-image"),
+])
+def test_preselection(user, preselect, expected, notices):
+    view = make_form_view(demo_user(user), demo_catalog(), preselect=preselect)
+    assert chosen(view) == expected
+    assert view.notices == notices
+
+
+def test_a_user_without_a_launch_group_gets_the_sentence():
+    view = make_form_view(demo_user("carol"), demo_catalog())
+    assert view.groups == [] and "not in any group" in view.problem
+
+
+@pytest.mark.parametrize("preselect, sentence", [
+    pytest.param({"group": "research", "instance_type": "cpu-2", "image": "pytorch"},
+                 "You are about to start a server in group Research Lab with instance type "
+                 "CPU 2 and image PyTorch.", id="asks-once"),
+    pytest.param({"group": "research", "instance_type": "nope"}, None, id="nothing-to-confirm"),
+])
+def test_autolaunch(preselect, sentence):
+    view = make_form_view(demo_user("alice"), demo_catalog(), preselect=preselect, autolaunch=True)
+    assert view.autolaunch == sentence
+    if sentence is None:
+        assert any("asked to start a server at once" in n for n in view.notices)
+
+
+def test_an_instance_type_over_quota_is_disabled_with_the_reason():
+    def usage(group):  # alice already runs 4 CPU in research, her per-user quota
+        return (Usage(cpu=4), Usage(cpu=4)) if group.name == "research" else (Usage(), Usage())
+
+    view = make_form_view(demo_user("alice"), demo_catalog(), usage=usage,
+                          preselect={"group": "research"})
+    research = next(g for g in view.groups if g.group.name == "research")
+    reasons = {r.it.name: r.problem for r in research.instance_types}
+    assert all("quota" in reason for reason in reasons.values())
+    assert chosen(view)[1] is None  # nothing usable to preselect
+    assert "You use 4 of 4 CPU" in research.quota_lines[0]
+
+
+def test_a_refused_choice_is_kept_silently():
+    view = make_form_view(demo_user("alice"), demo_catalog(), explain=False, preselect={
+        "group": "research", "instance_type": "cpu-1", "image": "pytorch", "safe_mode": True,
+        "env": {"JUPYTERHUB_X": "1"}})
+    assert chosen(view) == ("research", "cpu-1", "pytorch")
+    assert view.notices == [] and view.safe_mode and view.env == [("JUPYTERHUB_X", "1")]
