@@ -320,7 +320,13 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
         """Re-read tokens and entitlements. With Keycloak down, keep the current auth: pages
         keep working, and a start refuses the stale entitlements with 503."""
         try:
-            return await super().refresh_user(user, handler, **kwargs)
+            refreshed = await super().refresh_user(user, handler, **kwargs)
+            if (self.allowed_roles and isinstance(refreshed, dict)
+                    and not refreshed["auth_state"].get("allowed_roles_held")):
+                # The allowed role was taken away: log in again (and meet the 403 there).
+                self.log.info("%s no longer holds an allowed role", user.name)
+                return False
+            return refreshed
         except web.HTTPError as e:
             if e.status_code != 503:
                 raise

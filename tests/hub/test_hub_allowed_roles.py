@@ -35,3 +35,12 @@ async def test_role_held_through_a_group_lets_the_user_in(hub, keycloak_login, e
     edge.keycloak.add_group("class-101", [*group.roles, ALLOWED], **group.attributes)
     await keycloak_login("bob")
     assert orm.User.find(hub.db, "bob") is not None
+
+
+async def test_losing_the_role_requires_a_new_login(hub, keycloak_login, edge):
+    edge.keycloak.users["alice"]["roles"].add(ALLOWED)
+    await keycloak_login("alice")
+    user = hub.users["alice"]
+    assert isinstance(await hub.authenticator.refresh_user(user), dict)
+    edge.keycloak.users["alice"]["roles"].discard(ALLOWED)
+    assert await hub.authenticator.refresh_user(user) is False
