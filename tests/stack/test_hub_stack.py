@@ -244,3 +244,33 @@ async def test_logout_ends_the_keycloak_session():
     # Single sign-on would skip the form; after logout Keycloak asks for the password.
     page = await get(alice, "/hub/oauth_login")
     assert 'id="kc-form-login"' in page.text or 'name="password"' in page.text
+
+
+async def test_a_malformed_custom_resource_is_logged_once_and_left_out():
+    broken = {"apiVersion": "primehub.io/v1alpha1", "kind": "InstanceType",
+              "metadata": {"name": "broken-size", "namespace": "hub"},
+              "spec": {"displayName": "Broken Size", "limits.cpu": "lots", "limits.memory": "1G"}}
+    log = proc.log_path("jupyterhub")
+    line = "Leaving out InstanceType hub/broken-size: limits.cpu"
+    async with KeycloakAdmin() as realm:
+        await realm.map_role("research", "it:broken-size", mapped=True)
+        try:
+            await asyncio.sleep(6)  # past the group cache
+            alice = await login("alice")
+            await get(alice, "/hub/spawn")  # the hub's watches run once a spawner exists
+            before = log.read_text().count(line)
+            await asyncio.to_thread(kube.apply, broken)
+            deadline = time.monotonic() + 15
+            while log.read_text().count(line) == before:
+                assert time.monotonic() < deadline, "the hub never logged the malformed object"
+                await asyncio.sleep(0.5)
+            for _ in range(3):  # menus keep working, without the object and without new lines
+                html = (await get(alice, "/hub/spawn?group=research")).text
+                assert 'value="cpu-2"' in html and "Broken Size" not in html
+            assert log.read_text().count(line) == before + 1
+        finally:
+            await realm.map_role("research", "it:broken-size", mapped=False)
+            try:
+                await asyncio.to_thread(kube.request, "DELETE", kube.object_path(broken))
+            except kube.ApiError as e:
+                assert e.status == 404
