@@ -137,6 +137,13 @@ async def test_refused_starts_create_nothing(options, status, sentence):
     assert await namespace_objects() == before
 
 
+async def delete_if_present(obj: dict) -> None:
+    try:
+        await asyncio.to_thread(kube.request, "DELETE", kube.object_path(obj))
+    except kube.ApiError as e:
+        assert e.status == 404, e
+
+
 async def namespace_objects() -> set[str]:
     """Names of the pods, PVCs, secrets and services in the hub namespace."""
     names = set()
@@ -193,10 +200,7 @@ async def test_the_menu_follows_custom_resources_within_seconds():
 
     async with KeycloakAdmin() as realm:
         try:
-            try:  # left over from an interrupted run
-                await asyncio.to_thread(kube.request, "DELETE", kube.object_path(resource))
-            except kube.ApiError as e:
-                assert e.status == 404
+            await delete_if_present(resource)  # left over from an interrupted run
             await menu_shows("Flash Size", present=False)
             await asyncio.to_thread(kube.apply, resource)
             await menu_shows("Flash Size")
@@ -207,10 +211,7 @@ async def test_the_menu_follows_custom_resources_within_seconds():
             await menu_shows("Flash Size", present=False)
         finally:
             await realm.map_role("research", "it:flash-size", mapped=False)
-            try:
-                await asyncio.to_thread(kube.request, "DELETE", kube.object_path(resource))
-            except kube.ApiError as e:
-                assert e.status == 404
+            await delete_if_present(resource)
 
 
 async def test_the_hub_runs_with_the_restricted_credential():
@@ -270,7 +271,4 @@ async def test_a_malformed_custom_resource_is_logged_once_and_left_out():
             assert log.read_text().count(line) == before + 1
         finally:
             await realm.map_role("research", "it:broken-size", mapped=False)
-            try:
-                await asyncio.to_thread(kube.request, "DELETE", kube.object_path(broken))
-            except kube.ApiError as e:
-                assert e.status == 404
+            await delete_if_present(broken)
