@@ -70,8 +70,8 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
     admin_client_id = Unicode(
         config=True,
         help="""Client whose service account reads the Admin REST API (client credentials).
-        Defaults to `client_id`. It needs the realm-management roles view-users,
-        query-groups, view-realm and view-clients.""")
+        Defaults to `client_id`. It needs the realm-management roles view-users and
+        view-clients (which bring query-users, query-groups and query-clients).""")
 
     @default("admin_client_id")
     def _default_admin_client_id(self):

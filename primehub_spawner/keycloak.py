@@ -159,7 +159,7 @@ class KeycloakAdmin:
             raise KeycloakError(
                 f"Keycloak answered HTTP {response.status_code} to GET {path}; the service "
                 f"account of {self.client_id!r} may lack a realm-management role "
-                "(view-users, query-groups, view-realm, view-clients).")
+                "(view-users, view-clients).")
         return response.json()
 
     # ---- reads --------------------------------------------------------------------------
