@@ -107,6 +107,7 @@ class Dataset:
     host_path: str = ""
     # git
     git_url: str = ""
+    # Read by the node agent that syncs the repository, not by the spawner.
     git_secret: str = ""
     git_sync_host_root: str = "/home/dataset"
     git_sync_root: str = "/gitsync"

@@ -43,14 +43,14 @@ class CatalogCache:
         self.request_timeout = request_timeout
         self.watch_timeout = watch_timeout
         self.max_backoff = max_backoff
-        # kind -> name -> raw object
-        self._objects: dict[str, dict[str, dict]] = {kind: {} for kind in PARSERS}
         # kind -> name -> (resourceVersion, entry or None when rejected)
         self._parsed: dict[str, dict[str, tuple[str, object]]] = {kind: {} for kind in PARSERS}
         self._loaded = {kind: asyncio.Event() for kind in PARSERS}
         self._snapshot: Catalog | None = None
         self._tasks: list[asyncio.Task] = []
-        self.errors: dict[str, str] = {}  # kind -> last watch error, for the menu
+        # kind -> the last watch failure, so that a failure repeating during backoff is
+        # logged once.
+        self._last_error: dict[str, str] = {}
 
     def start(self) -> None:
         for kind in PARSERS:
@@ -92,7 +92,6 @@ class CatalogCache:
         name, version = meta.get("name"), meta.get("resourceVersion", "")
         if not name:
             return
-        self._objects[kind][name] = obj
         known = self._parsed[kind].get(name)
         if known and known[0] == version:
             return
@@ -105,13 +104,12 @@ class CatalogCache:
         self._snapshot = None
 
     def _forget(self, kind: str, name: str) -> None:
-        self._objects[kind].pop(name, None)
         if self._parsed[kind].pop(name, None) is not None:
             self._snapshot = None
 
     def _replace_all(self, kind: str, items: list[dict]) -> None:
         names = {item["metadata"]["name"] for item in items}
-        for gone in set(self._objects[kind]) - names:
+        for gone in set(self._parsed[kind]) - names:
             self._forget(kind, gone)
         for item in items:
             self._store(kind, item)
@@ -129,17 +127,17 @@ class CatalogCache:
                     _request_timeout=self.request_timeout)
                 self._replace_all(kind, listed.get("items") or [])
                 version = listed["metadata"]["resourceVersion"]
-                self.errors.pop(kind, None)
+                self._last_error.pop(kind, None)
                 delay = 0.5
                 await self._watch(kind, plural, version)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure: note it, back off, re-list
                 reason = f"{e.status} {e.reason}" if isinstance(e, ApiException) else repr(e)
-                if self.errors.get(kind) != reason:
+                if self._last_error.get(kind) != reason:
                     self.log.warning("Watching %s in %s failed (%s); retrying with backoff",
                                      plural, self.namespace, reason)
-                self.errors[kind] = reason
+                self._last_error[kind] = reason
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
 

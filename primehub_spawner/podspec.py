@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .catalog import dataset_env_name
-from .entitlements import UserEntitlements, project_dir
+from .entitlements import UserEntitlements, group_settings, project_dir
 from .labels import escape_label
 from .options import Choice
 from .quota import LABEL_GROUP, LABEL_USER
@@ -117,7 +117,7 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         volumes.append({"name": f"project-{directory}",
                         "persistentVolumeClaim": {"claimName": f"project-{directory}"}})
         mounts.append({"name": f"project-{directory}", "mountPath": path})
-        if shared.attributes.get("home-symlink", "").lower() == "true":
+        if group_settings(shared).home_symlink:
             symlinks.append((path, f"{settings.home_dir}/project/{directory}"))
 
     overrides["volumes"] = volumes
