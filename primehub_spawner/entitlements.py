@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .catalog import Catalog, Dataset, Image, InstanceType
-from .quantities import parse_cpu, parse_memory
+from .quantities import parse_cpu, parse_size_attribute
 from .roles import Grants, parse_roles
 
 
@@ -117,7 +117,7 @@ def group_settings(group: Group) -> GroupSettings:
 
     def quota(prefix: str) -> Quota:
         values = {}
-        for key, parse in (("cpu", parse_cpu), ("gpu", _parse_gpu), ("memory", parse_memory)):
+        for key, parse in (("cpu", parse_cpu), ("gpu", _parse_gpu), ("memory", parse_size_attribute)):
             raw = attrs.get(f"{prefix}quota-{key}")
             if raw is None or raw.strip() == "":
                 continue
@@ -138,7 +138,7 @@ def group_settings(group: Group) -> GroupSettings:
             "at most 55 characters); ask an administrator to fix it.")
     if shared:
         try:
-            parse_memory(capacity)
+            parse_size_attribute(capacity)
         except ValueError:
             raise GroupMisconfigured(
                 f"Group {group.display_name} enables a shared volume but its "

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from .catalog import dataset_env_name
 from .entitlements import UserEntitlements, group_settings, project_dir
 from .labels import escape_label
+from .names import shown
 from .options import Choice
+from .quantities import format_size, parse_size_attribute
 from .quota import LABEL_GROUP, LABEL_USER
 
 USAGE_ANNOTATION = "primehub.io/usage"
+DEFAULT_HOME_SIZE = "20G"
 _TIMEZONE = re.compile(r"^[A-Za-z0-9_+\-/]{1,64}$")
 
 
@@ -30,17 +33,38 @@ class PodSettings:
     # Mount the user's home PVC ourselves (False: the operator's volumes handle home).
     home_volume: bool = True
     pvc_name: str = ""
-    default_home_size: str = "20G"
+    default_home_size: str = DEFAULT_HOME_SIZE
     project_root: str = "/project"
     # Where datasets mount when they carry no dataset.primehub.io/mountRoot annotation.
     dataset_mount_root: str = "/datasets"
 
 
-def home_size(entitlements: UserEntitlements, default: str) -> str:
-    """volumeCapacity of the user, else everyone's defaultUserVolumeCapacity, else default."""
+def home_size(entitlements: UserEntitlements, default: str) -> tuple[str, list[str]]:
+    """The home volume size, in binary units, and a sentence for each unreadable attribute.
+
+    The user's `volumeCapacity`, else everyone's `defaultUserVolumeCapacity`, else `default`
+    (a bare number means GiB). A value that is not a size is skipped, so one typo in
+    Keycloak never fails every start of that user; the sentences say which to fix.
+    """
     everyone = entitlements.everyone.attributes if entitlements.everyone else {}
-    return (entitlements.user_attributes.get("volumeCapacity")
-            or everyone.get("defaultUserVolumeCapacity") or default)
+    problems = []
+    for where, value in (("user attribute volumeCapacity",
+                          entitlements.user_attributes.get("volumeCapacity")),
+                         ("everyone's attribute defaultUserVolumeCapacity",
+                          everyone.get("defaultUserVolumeCapacity")),
+                         ("default_home_size", default)):
+        if value is None or not str(value).strip():
+            continue
+        try:
+            size = parse_size_attribute(value)
+        except ValueError:
+            problems.append(f"{where} {shown(value)} is not a size like '20G'; ignored")
+            continue
+        if size <= 0:
+            problems.append(f"{where} {shown(value)} is not a positive size; ignored")
+            continue
+        return format_size(size), problems
+    return format_size(parse_size_attribute(DEFAULT_HOME_SIZE)), problems
 
 
 def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
@@ -77,7 +101,7 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         volumes.append({"name": "home", "persistentVolumeClaim": {"claimName": settings.pvc_name}})
         home_mount = f"{settings.home_dir}/user" if choice.safe_mode else settings.home_dir
         mounts.append({"name": "home", "mountPath": home_mount})
-        overrides["storage_capacity"] = home_size(entitlements, settings.default_home_size)
+        overrides["storage_capacity"] = home_size(entitlements, settings.default_home_size)[0]
 
     for mounted in menu.datasets:
         dataset, writable = mounted.dataset, mounted.writable

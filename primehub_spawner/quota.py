@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .catalog import InstanceType
 from .entitlements import Quota
-from .quantities import format_memory, parse_cpu, parse_memory
+from .quantities import format_memory, parse_kube_memory, parse_quantity
 
 LABEL_USER = "primehub.io/user"
 LABEL_GROUP = "primehub.io/group"
@@ -40,9 +40,9 @@ def pod_usage(pod: Mapping, gpu_resources: Iterable[str]) -> Usage:
     for container in (pod.get("spec") or {}).get("containers") or []:
         limits = (container.get("resources") or {}).get("limits") or {}
         try:
-            cpu = parse_cpu(limits["cpu"]) if "cpu" in limits else 0.0
-            memory = parse_memory(limits["memory"]) if "memory" in limits else 0
-            gpu = sum(int(parse_cpu(v)) for k, v in limits.items() if k in gpu_names)
+            cpu = parse_quantity(limits["cpu"]) if "cpu" in limits else 0.0
+            memory = parse_kube_memory(limits["memory"]) if "memory" in limits else 0
+            gpu = sum(int(parse_quantity(v)) for k, v in limits.items() if k in gpu_names)
         except ValueError:
             continue
         total = total + Usage(cpu, gpu, memory)

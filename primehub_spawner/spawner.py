@@ -25,8 +25,8 @@ from .entitlements import UserEntitlements
 from .form import FormView, make_form_view
 from .labels import escape_label
 from .options import OptionsRefused, options_from_form, validate_user_options
-from .podspec import PodSettings, make_pod_overrides, merge_overrides
-from .quantities import format_memory, parse_memory
+from .podspec import PodSettings, home_size, make_pod_overrides, merge_overrides
+from .quantities import format_memory, parse_size_attribute
 from .quota import Usage, group_usage
 
 AUTH_STATE_KEY = "primehub"
@@ -158,7 +158,7 @@ class PrimeHubSpawner(KubeSpawner):
     @validate("default_home_size")
     def _check_home_size(self, proposal):
         try:
-            parse_memory(proposal.value)
+            parse_size_attribute(proposal.value)
         except ValueError:
             raise ValueError(f"PrimeHubSpawner.default_home_size {proposal.value!r} is not a "
                              "size like '20G' or '10Gi'.") from None
@@ -294,6 +294,9 @@ class PrimeHubSpawner(KubeSpawner):
             default_home_size=self.default_home_size, project_root=self.project_root,
             dataset_mount_root=self.dataset_mount_root)
         overrides = make_pod_overrides(choice, entitlements, settings)
+        if self.manage_home_volume:
+            for problem in home_size(entitlements, self.default_home_size)[1]:
+                self.log.warning("Home volume of %s: %s", self._log_name, problem)
         # KubeSpawner expands `{username}`-style templates in these settings; our values
         # (user variables, names, the usage JSON) are literal, so their braces are doubled.
         overrides = {key: _literal(value) if key in _TEMPLATED else value

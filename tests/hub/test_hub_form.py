@@ -29,10 +29,10 @@ async def test_groups_are_the_users_launch_groups_by_display_name(login_as, read
 async def test_instance_types_show_name_cpu_memory_gpu(login_as, read_page):
     research = (await spawn_page(await login_as("alice"), read_page)).section("research")
     assert [(r["name"], r["title"], r["meta"]) for r in research.instance_types] == [
-        ("cpu-1", "CPU 1", ["CPU 1 · Memory 1G", "1 CPU, 1 GB memory"]),
-        ("cpu-2", "CPU 2", ["CPU 2 · Memory 4G",
+        ("cpu-1", "CPU 1", ["CPU 1 · Memory 1Gi", "1 CPU, 1 GB memory"]),
+        ("cpu-2", "CPU 2", ["CPU 2 · Memory 4Gi",
                             "up to 2 CPU and 4 GB memory, 0.5 CPU and 1 GB guaranteed"]),
-        ("gpu-small", "GPU small", ["CPU 4 · Memory 8G · GPU 1", "1 NVIDIA GPU, 4 CPU, 8 GB memory"]),
+        ("gpu-small", "GPU small", ["CPU 4 · Memory 8Gi · GPU 1", "1 NVIDIA GPU, 4 CPU, 8 GB memory"]),
     ]
     assert research.checked("instance_type") == "cpu-1"
     assert not any(r["disabled"] for r in research.instance_types)
@@ -70,22 +70,22 @@ async def test_datasets_are_marked_read_only_or_read_write(login_as, read_page, 
 async def test_quota_lines(login_as, read_page):
     page = await spawn_page(await login_as("alice"), read_page)
     assert page.section("research").quota == [
-        "You use 0 of 4 CPU, 0 of 1 GPU, 0 of 8G memory.",
-        "The group uses 0 of 16 CPU, 0 of 2 GPU, 0 of 32G memory.",
+        "You use 0 of 4 CPU, 0 of 1 GPU, 0 of 8Gi memory.",
+        "The group uses 0 of 16 CPU, 0 of 2 GPU, 0 of 32Gi memory.",
     ]
-    assert page.section("class-101").quota == ["You use 0 of 2 CPU, 0 of 4G memory."]
+    assert page.section("class-101").quota == ["You use 0 of 2 CPU, 0 of 4Gi memory."]
 
 
 async def test_instance_type_over_quota_is_disabled_with_the_reason(login_as, read_page, edge):
     # alice already runs another server using 3 of her 4 CPU in research; bob uses 12 of 16.
-    pods = [running_pod("jupyter-alice-other", "alice", "research", {"cpu": "3", "memory": "2G"}),
-            running_pod("jupyter-bob", "bob", "research", {"cpu": "12", "memory": "4G"})]
+    pods = [running_pod("jupyter-alice-other", "alice", "research", {"cpu": "3", "memory": "2Gi"}),
+            running_pod("jupyter-bob", "bob", "research", {"cpu": "12", "memory": "4Gi"})]
     for pod in pods:
         edge.api.pods[f"hub/{pod['metadata']['name']}"] = pod
     research = (await spawn_page(await login_as("alice"), read_page)).section("research")
     assert research.quota == [
-        "You use 3 of 4 CPU, 0 of 1 GPU, 2G of 8G memory.",
-        "The group uses 15 of 16 CPU, 0 of 2 GPU, 6G of 32G memory.",
+        "You use 3 of 4 CPU, 0 of 1 GPU, 2Gi of 8Gi memory.",
+        "The group uses 15 of 16 CPU, 0 of 2 GPU, 6Gi of 32Gi memory.",
     ]
     rows = {r["name"]: r for r in research.instance_types}
     assert not rows["cpu-1"]["disabled"] and rows["cpu-1"]["checked"]

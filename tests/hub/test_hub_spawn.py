@@ -60,7 +60,7 @@ async def test_form_post_starts_the_chosen_server(hub, edge, login_as, wait_unti
     assert notebook["image"] == "quay.io/jupyter/pytorch-notebook:cuda12-latest"
     limits = notebook["resources"]["limits"]
     assert (float(limits["cpu"]), int(limits["memory"]), limits["nvidia.com/gpu"]) == (
-        4, 8_000_000_000, "1")
+        4, 8 * 2**30, "1")
     assert pod["spec"]["nodeSelector"] == {"hardware": "gpu"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists",
             "effect": "NoSchedule"} in pod["spec"]["tolerations"]
@@ -95,7 +95,7 @@ async def test_form_post_starts_the_chosen_server(hub, edge, login_as, wait_unti
         "instance_type": "gpu-small", "image": "pytorch"}
 
     [pvc] = [m for kind, m in edge.api.created if kind == "pvc"]
-    assert pvc["spec"]["resources"]["requests"]["storage"] == "20G"  # alice's volumeCapacity
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "20Gi"  # alice's volumeCapacity
 
 
 async def test_form_post_with_pull_secret_and_legacy_gpu(hub, edge, login_as, wait_until):
@@ -110,7 +110,7 @@ async def test_form_post_with_pull_secret_and_legacy_gpu(hub, edge, login_as, wa
     assert by_name(container(pod)["volumeMounts"])["home"]["mountPath"] == "/home/jovyan/user"
     assert env_of(pod)["PRIMEHUB_SAFE_MODE_ENABLED"] == "true"
     [pvc] = [m for kind, m in edge.api.created if kind == "pvc"]
-    assert pvc["spec"]["resources"]["requests"]["storage"] == "5G"  # everyone's default
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi"  # everyone's default
 
 
 async def test_refused_form_post_shows_the_sentence_and_keeps_the_choice(
@@ -170,7 +170,7 @@ async def test_api_start_with_user_options(hub, edge, login_as, api, wait_until)
     assert notebook["image"] == "quay.io/jupyter/pytorch-notebook:latest"
     resources = notebook["resources"]
     assert float(resources["limits"]["cpu"]) == 2 and float(resources["requests"]["cpu"]) == 0.5
-    assert int(resources["requests"]["memory"]) == 1_000_000_000
+    assert int(resources["requests"]["memory"]) == 2**30
     assert env_of(pod)["NVIDIA_VISIBLE_DEVICES"] == "none"
     assert env_of(pod)["MY_SETTING"] == "1"
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from devstack import kube, proc
-from primehub_spawner.quantities import parse_cpu, parse_memory
+from primehub_spawner.quantities import parse_cpu, parse_kube_memory
 
 from .hub_client import (HUB, POD, KeycloakAdmin, api, get, login, pod, post_form,
                          stop_server, user_token, wait_pod_gone, wait_server)
@@ -55,7 +55,7 @@ async def test_spawn_through_the_form_builds_the_pod_and_reaches_the_server():
         spec = manifest["spec"]
         container = next(c for c in spec["containers"] if c["name"] == "notebook")
         limits = container["resources"]["limits"]
-        assert parse_cpu(limits["cpu"]) == 4 and parse_memory(limits["memory"]) == 8 * 10**9
+        assert parse_cpu(limits["cpu"]) == 4 and parse_kube_memory(limits["memory"]) == 8 * 2**30
         assert limits["nvidia.com/gpu"] == "1"
         assert spec["nodeSelector"]["hardware"] == "gpu"
         assert any(t.get("key") == "nvidia.com/gpu" for t in spec["tolerations"])

@@ -264,7 +264,7 @@ R = "research"
                  "but group Research Lab already uses 2 of its 2 GPU quota",
                  id="project-quota-gpu"),
     pytest.param("alice", {"group": R, "instance_type": "cpu-2"},
-                 quota_used(group=Usage(memory=30 * 10**9)), 403, "32G memory quota",
+                 quota_used(group=Usage(memory=30 * 2**30)), 403, "32Gi memory quota",
                  id="project-quota-memory"),
 ])
 def test_refused(username, options, usage, status, reason):

@@ -54,11 +54,11 @@ def links(overrides):
 
 @pytest.mark.parametrize("spec, expected", [
     pytest.param({"limits.cpu": 2, "limits.memory": "4G"},
-                 dict(cpu_limit=2.0, mem_limit=4 * 10**9, cpu_guarantee=None, mem_guarantee=None),
+                 dict(cpu_limit=2.0, mem_limit=4 * 2**30, cpu_guarantee=None, mem_guarantee=None),
                  id="limits-absent-requests-unset"),
     pytest.param({"limits.cpu": 2, "limits.memory": "4G", "requests.cpu": 0.5,
                   "requests.memory": "1G"},
-                 dict(cpu_limit=2.0, mem_limit=4 * 10**9, cpu_guarantee=0.5, mem_guarantee=10**9),
+                 dict(cpu_limit=2.0, mem_limit=4 * 2**30, cpu_guarantee=0.5, mem_guarantee=2**30),
                  id="requests"),
     pytest.param({"requests.cpu": "250m"}, dict(cpu_guarantee=0.25, mem_guarantee=None),
                  id="only-cpu-request"),
@@ -307,26 +307,48 @@ def test_shared_volumes(group, attributes, others, settings, volumes, expected_l
 # ---- home volume and safe mode ------------------------------------------------------------
 
 @pytest.mark.parametrize("user_attributes, everyone_attributes, default, expected", [
-    pytest.param({"volumeCapacity": "20G"}, {"defaultUserVolumeCapacity": "5G"}, "1G", "20G",
+    pytest.param({"volumeCapacity": "20G"}, {"defaultUserVolumeCapacity": "5G"}, "1G", "20Gi",
                  id="user-volume-capacity"),
-    pytest.param({}, {"defaultUserVolumeCapacity": "5G"}, "1G", "5G", id="everyone-default"),
-    pytest.param({"volumeCapacity": ""}, {"defaultUserVolumeCapacity": "5G"}, "1G", "5G",
+    pytest.param({}, {"defaultUserVolumeCapacity": "5G"}, "1G", "5Gi", id="everyone-default"),
+    pytest.param({"volumeCapacity": ""}, {"defaultUserVolumeCapacity": "5G"}, "1G", "5Gi",
                  id="empty-user-value"),
-    pytest.param({}, {}, "1G", "1G", id="spawner-default"),
-    pytest.param({}, None, "3G", "3G", id="no-everyone-group"),
+    pytest.param({}, {}, "1G", "1Gi", id="spawner-default"),
+    pytest.param({}, None, "3G", "3Gi", id="no-everyone-group"),
+    pytest.param({"volumeCapacity": "50"}, {}, "1G", "50Gi", id="bare-number-is-GiB"),
+    pytest.param({"volumeCapacity": "50Gi"}, {}, "1G", "50Gi", id="binary-unit"),
+    pytest.param({"volumeCapacity": "512M"}, {}, "1G", "512Mi", id="mebibytes"),
 ])
 def test_home_size(user_attributes, everyone_attributes, default, expected):
     everyone = None if everyone_attributes is None else make_group(
         "everyone", attributes=everyone_attributes)
     user, catalog = lab(everyone=everyone, user_attributes=user_attributes)
-    assert home_size(user, default) == expected
+    assert home_size(user, default) == (expected, [])
     overrides = overrides_for(user, catalog, settings=PodSettings(default_home_size=default))
     assert overrides["storage_capacity"] == expected
 
 
+@pytest.mark.parametrize("user_attributes, everyone_attributes, expected, problem", [
+    pytest.param({"volumeCapacity": "20GB"}, {"defaultUserVolumeCapacity": "5G"}, "5Gi",
+                 "user attribute volumeCapacity '20GB' is not a size", id="user-typo"),
+    pytest.param({"volumeCapacity": "0"}, {}, "1Gi",
+                 "user attribute volumeCapacity '0' is not a positive size", id="zero"),
+    pytest.param({}, {"defaultUserVolumeCapacity": "lots"}, "1Gi",
+                 "everyone's attribute defaultUserVolumeCapacity 'lots'", id="everyone-typo"),
+    pytest.param({"volumeCapacity": "9" * 400}, {}, "1Gi", "… (402 characters)",
+                 id="huge-value-cut-in-the-sentence"),
+])
+def test_a_bad_home_size_falls_back_with_a_sentence(user_attributes, everyone_attributes,
+                                                   expected, problem):
+    user, _ = lab(everyone=make_group("everyone", attributes=everyone_attributes),
+                  user_attributes=user_attributes)
+    size, problems = home_size(user, "1G")
+    assert size == expected
+    assert len(problems) == 1 and problem in problems[0]
+
+
 @pytest.mark.parametrize("username, expected", [
-    pytest.param("alice", "20G", id="alice-volume-capacity"),
-    pytest.param("bob", "5G", id="bob-everyone-default"),
+    pytest.param("alice", "20Gi", id="alice-volume-capacity"),
+    pytest.param("bob", "5Gi", id="bob-everyone-default"),
 ])
 def test_demo_home_size(username, expected):
     assert demo(username)["storage_capacity"] == expected

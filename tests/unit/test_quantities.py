@@ -1,8 +1,11 @@
-"""Kubernetes quantities as plain numbers (primehub_spawner.quantities)."""
+"""Quantities as plain numbers (primehub_spawner.quantities): PrimeHub's and Kubernetes' readings."""
 import pytest
 
-from primehub_spawner.quantities import (format_cpu, format_memory, parse_cpu, parse_memory,
-                                         parse_quantity)
+from primehub_spawner.quantities import (format_cpu, format_memory, format_size, parse_cpu,
+                                         parse_kube_memory, parse_memory, parse_quantity,
+                                         parse_size_attribute)
+
+GI = 2**30
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -19,11 +22,11 @@ from primehub_spawner.quantities import (format_cpu, format_memory, parse_cpu, p
     pytest.param("1T", 1e12, id="tera"),
     pytest.param("1Ki", 1024.0, id="kibi"),
     pytest.param("512Mi", 512 * 2**20, id="mebi"),
-    pytest.param("1.5Gi", 1.5 * 2**30, id="gibi-fraction"),
+    pytest.param("1.5Gi", 1.5 * GI, id="gibi-fraction"),
     pytest.param("1Ti", 2.0**40, id="tebi"),
     pytest.param(" 2G ", 2e9, id="surrounding-spaces"),
 ])
-def test_parse_quantity(value, expected):
+def test_parse_quantity_reads_like_kubernetes(value, expected):
     assert parse_quantity(value) == pytest.approx(expected)
 
 
@@ -38,24 +41,75 @@ def test_parse_quantity(value, expected):
     pytest.param(None, id="none"),
     pytest.param([1], id="list"),
     pytest.param("1.2.3", id="two-dots"),
+    pytest.param("9" * 400, id="400-digits"),
+    pytest.param("9" * 25 + "E", id="beyond-int64"),
+    pytest.param(float("inf"), id="infinity"),
+    pytest.param(float("nan"), id="nan"),
+    pytest.param(10**40, id="huge-int"),
+    pytest.param("²", id="superscript-digit"),
+    pytest.param("١٢", id="arabic-indic-digits"),
+    pytest.param("2G\n", id="trailing-newline"),
+    pytest.param("\u20032G", id="unicode-space"),
+    pytest.param("1e3", id="exponent"),
 ])
-def test_parse_quantity_refuses(value):
-    with pytest.raises(ValueError, match="quantity|negative"):
+def test_parse_quantity_refuses_with_a_sentence(value):
+    with pytest.raises(ValueError, match="quantity|negative|finite"):
         parse_quantity(value)
+    with pytest.raises(ValueError, match="quantity|negative|finite"):
+        parse_memory(value)
+
+
+def test_a_refusal_does_not_echo_a_long_value_whole():
+    with pytest.raises(ValueError) as refused:
+        parse_memory("9" * 400 + "x")
+    assert len(str(refused.value)) < 120
 
 
 @pytest.mark.parametrize("value, expected", [
-    pytest.param("1G", 10**9, id="G-is-decimal"),
-    pytest.param("1Gi", 2**30, id="Gi-is-binary"),
-    pytest.param("8G", 8 * 10**9, id="8G"),
+    pytest.param("1G", GI, id="G-is-binary"),
+    pytest.param("2G", 2 * GI, id="2G"),
+    pytest.param("1Gi", GI, id="Gi-is-binary"),
+    pytest.param("26G", 26 * GI, id="26G"),
+    pytest.param("512M", 512 * 2**20, id="M-is-binary"),
+    pytest.param("1K", 1024, id="K-is-binary"),
+    pytest.param("1k", 1000, id="k-stays-decimal"),
+    pytest.param("1T", 2**40, id="T-is-binary"),
+    pytest.param("1.5G", 3 * GI // 2, id="fraction"),
     pytest.param(1024, 1024, id="int-bytes"),
     pytest.param("1.5", 2, id="fraction-rounds-up"),
     pytest.param("500m", 1, id="milli-bytes-round-up"),
 ])
-def test_parse_memory(value, expected):
+def test_parse_memory_reads_like_primehub(value, expected):
     result = parse_memory(value)
     assert result == expected
     assert isinstance(result, int)
+
+
+@pytest.mark.parametrize("value, expected", [
+    pytest.param("2G", 2 * 10**9, id="G-is-decimal"),
+    pytest.param("2Gi", 2 * GI, id="Gi-is-binary"),
+    pytest.param("2147483648", 2 * GI, id="bytes"),
+])
+def test_parse_kube_memory_reads_like_the_api_server(value, expected):
+    assert parse_kube_memory(value) == expected
+
+
+@pytest.mark.parametrize("value, expected", [
+    pytest.param("50", 50 * GI, id="bare-number-is-GiB"),
+    pytest.param("50G", 50 * GI, id="G"),
+    pytest.param("50Gi", 50 * GI, id="Gi"),
+    pytest.param("1.5", 3 * GI // 2, id="bare-fraction"),
+    pytest.param(20, 20 * GI, id="int-is-GiB"),
+    pytest.param("512M", 512 * 2**20, id="M"),
+])
+def test_parse_size_attribute(value, expected):
+    assert parse_size_attribute(value) == expected
+
+
+@pytest.mark.parametrize("value", ["20GB", "", "lots", "9" * 29, "-5"])
+def test_parse_size_attribute_refuses(value):
+    with pytest.raises(ValueError):
+        parse_size_attribute(value)
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -68,15 +122,11 @@ def test_parse_cpu(value, expected):
 
 
 @pytest.mark.parametrize("size, expected", [
-    pytest.param(4 * 10**9, "4G", id="decimal-giga"),
-    pytest.param(2**30, "1Gi", id="binary-gibi"),
-    pytest.param(512 * 2**20, "512Mi", id="binary-mebi"),
-    pytest.param(2**40, "1Ti", id="binary-tebi"),
-    pytest.param(15 * 10**8, "1.5G", id="fractional-giga"),
-    pytest.param(32 * 10**9, "32G", id="32G"),
-    pytest.param(2 * 10**12, "2T", id="tera"),
-    pytest.param(5 * 10**6, "5M", id="mega"),
-    pytest.param(3000, "3k", id="kilo"),
+    pytest.param(GI, "1Gi", id="gibi"),
+    pytest.param(512 * 2**20, "512Mi", id="mebi"),
+    pytest.param(2**40, "1Ti", id="tebi"),
+    pytest.param(3 * GI // 2, "1.5Gi", id="fractional"),
+    pytest.param(4 * 10**9, "3.725Gi", id="decimal-bytes-shown-binary"),
     pytest.param(999, "999", id="bytes"),
     pytest.param(0, "0", id="zero"),
 ])
@@ -84,9 +134,15 @@ def test_format_memory(size, expected):
     assert format_memory(size) == expected
 
 
-@pytest.mark.parametrize("text", ["4G", "1Gi", "512Mi", "1.5G", "10G", "32G"])
-def test_memory_round_trip(text):
-    assert format_memory(parse_memory(text)) == text
+@pytest.mark.parametrize("size, expected", [
+    pytest.param(50 * GI, "50Gi", id="whole-Gi"),
+    pytest.param(512 * 2**20, "512Mi", id="whole-Mi"),
+    pytest.param(3 * GI // 2, "1536Mi", id="fraction-of-Gi"),
+    pytest.param(1000, "1000", id="bytes"),
+])
+def test_format_size_is_exact(size, expected):
+    assert format_size(size) == expected
+    assert parse_kube_memory(expected) == size
 
 
 @pytest.mark.parametrize("cores, expected", [

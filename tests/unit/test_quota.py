@@ -7,7 +7,7 @@ from primehub_spawner.entitlements import Quota, resolve_menu
 from primehub_spawner.options import quota_problem
 from primehub_spawner.quota import Usage, group_usage, over_quota, pod_usage, usage_of
 
-G = 10**9
+G = 2**30  # InstanceTypes' and attributes' `G`; pods below say `Gi`
 NVIDIA, AMD = "nvidia.com/gpu", "amd.com/gpu"
 
 
@@ -24,7 +24,7 @@ def test_usage_of_instance_type(spec, expected):
 
 
 @pytest.mark.parametrize("pod, expected", [
-    pytest.param(make_pod(limits={"cpu": "2", "memory": "4G"}), Usage(2.0, 0, 4 * G),
+    pytest.param(make_pod(limits={"cpu": "2", "memory": "4Gi"}), Usage(2.0, 0, 4 * G),
                  id="running"),
     pytest.param(make_pod(limits={"cpu": "2"}, phase="Pending"), Usage(2.0), id="pending-counts"),
     pytest.param(make_pod(limits={"cpu": "2"}, phase="Succeeded"), Usage(), id="succeeded-free"),
@@ -36,7 +36,7 @@ def test_usage_of_instance_type(spec, expected):
     pytest.param(make_pod(limits={NVIDIA: "1"}), Usage(gpu=1), id="nvidia-gpu"),
     pytest.param(make_pod(limits={AMD: "2"}), Usage(gpu=2), id="amd-gpu-listed"),
     pytest.param(make_pod(limits={"intel.com/gpu": "1"}), Usage(), id="unlisted-gpu-ignored"),
-    pytest.param(make_pod(limits={"cpu": "1", "memory": "1G", NVIDIA: "1"}, containers=2),
+    pytest.param(make_pod(limits={"cpu": "1", "memory": "1Gi", NVIDIA: "1"}, containers=2),
                  Usage(2.0, 2, 2 * G), id="containers-summed"),
     pytest.param(make_pod(limits={}), Usage(), id="no-limits"),
     pytest.param({"metadata": {}}, Usage(), id="no-spec"),
@@ -49,9 +49,9 @@ def test_pod_usage(pod, expected):
 
 
 PODS = [
-    make_pod("jupyter-alice", "alice", "research", {"cpu": "2", "memory": "4G", NVIDIA: "1"}),
-    make_pod("jupyter-bob", "bob", "research", {"cpu": "1", "memory": "1G"}),
-    make_pod("jupyter-alice-2", "alice", "class-101", {"cpu": "4", "memory": "2G"}),
+    make_pod("jupyter-alice", "alice", "research", {"cpu": "2", "memory": "4Gi", NVIDIA: "1"}),
+    make_pod("jupyter-bob", "bob", "research", {"cpu": "1", "memory": "1Gi"}),
+    make_pod("jupyter-alice-2", "alice", "class-101", {"cpu": "4", "memory": "2Gi"}),
     make_pod("jupyter-alice-old", "alice", "research", {"cpu": "8"}, phase="Succeeded"),
     make_pod("jupyter-carol", "carol", "research", {"cpu": "1"}, phase="Failed"),
     {"metadata": {"name": "unlabelled"},
@@ -96,7 +96,7 @@ def test_group_usage_accepts_a_generator_of_gpu_resources():
                  "This needs 1 GPU, but the scope already uses 0 of its 0 GPU quota.",
                  id="gpu-quota-zero"),
     pytest.param(Quota(memory=8 * G), Usage(memory=6 * G), Usage(memory=4 * G),
-                 "This needs 4G memory, but the scope already uses 6G of its 8G memory quota.",
+                 "This needs 4Gi memory, but the scope already uses 6Gi of its 8Gi memory quota.",
                  id="memory-exceeded"),
     pytest.param(Quota(memory=8 * G), Usage(memory=4 * G), Usage(memory=4 * G), None,
                  id="memory-exact-fit"),
@@ -123,14 +123,14 @@ def test_over_quota(quota, used, wanted, expected):
                  "your share of group Research Lab already uses 1 of its 1 GPU quota",
                  id="user-gpu"),
     pytest.param("research", "cpu-2", Usage(memory=5 * G), Usage(memory=5 * G),
-                 "your share of group Research Lab already uses 5G of its 8G memory quota",
+                 "your share of group Research Lab already uses 5Gi of its 8Gi memory quota",
                  id="user-memory"),
     pytest.param("research", "cpu-2", Usage(), Usage(cpu=15),
                  "group Research Lab already uses 15 of its 16 CPU quota", id="project-cpu"),
     pytest.param("research", "gpu-small", Usage(), Usage(gpu=2),
                  "group Research Lab already uses 2 of its 2 GPU quota", id="project-gpu"),
     pytest.param("research", "cpu-2", Usage(), Usage(memory=30 * G),
-                 "group Research Lab already uses 30G of its 32G memory quota",
+                 "group Research Lab already uses 30Gi of its 32Gi memory quota",
                  id="project-memory"),
     pytest.param("class-101", "legacy-gpu", Usage(), Usage(cpu=1000, gpu=50), None,
                  id="no-project-quota"),
