@@ -7,11 +7,13 @@ Several spec keys are literal dotted strings (`limits.cpu`), not nested objects.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from .names import is_dns_label
 from .quantities import parse_cpu, parse_memory
 
 GROUP = "primehub.io"
@@ -113,6 +115,27 @@ class Dataset:
     git_sync_root: str = "/gitsync"
     # env
     variables: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
+
+    @property
+    def pod_volume(self) -> str:
+        """The pod volume name: `dataset-<name>`, or, when the name does not make a volume
+        name (dots, `_`, capitals, length), a valid one made unique by a hash of the name."""
+        plain = f"dataset-{self.name}"
+        if is_dns_label(plain):
+            return plain
+        digest = hashlib.sha256(self.name.encode("utf-8")).hexdigest()[:8]
+        stem = re.sub(r"[^a-z0-9-]+", "-", self.name.lower()).strip("-")[:45].rstrip("-")
+        return f"dataset-{stem}-{digest}" if stem else f"dataset-{digest}"
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """An env dataset's variables as PrimeHub exports them: `<NAME>_<KEY>` upper-cased
+        as written, and again with `-` turned into `_`."""
+        exported: dict[str, str] = {}
+        for key, value in self.variables.items():
+            for name in dataset_env_names(self.name, key):
+                exported[name] = value
+        return exported
 
 
 @dataclass(frozen=True)
@@ -325,7 +348,7 @@ def parse_dataset(obj: Mapping) -> Dataset:
             raise InvalidResource("variables must be a mapping")
         clean = {}
         for key, value in variables.items():
-            if not isinstance(key, str) or not _ENV_NAME.match(dataset_env_name(name, key)):
+            if not isinstance(key, str) or not _ENV_NAME.match(dataset_env_names(name, key)[-1]):
                 raise InvalidResource(f"variables key {key!r} does not make an environment variable name")
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 raise InvalidResource(f"variables[{key!r}] must be a string")
@@ -335,9 +358,11 @@ def parse_dataset(obj: Mapping) -> Dataset:
                    type=dataset_type, **fields)
 
 
-def dataset_env_name(dataset: str, key: str) -> str:
-    """`<DATASET>_<KEY>`, upper-case, with `-` turned into `_` (DESIGN §5)."""
-    return f"{dataset}_{key}".upper().replace("-", "_")
+def dataset_env_names(dataset: str, key: str) -> tuple[str, ...]:
+    """`<DATASET>_<KEY>` upper-cased as written, then with `-` turned into `_` (DESIGN §5)."""
+    written = f"{dataset}_{key}".upper()
+    underscored = written.replace("-", "_")
+    return (written,) if written == underscored else (written, underscored)
 
 
 PARSERS = {"InstanceType": parse_instance_type, "Image": parse_image, "Dataset": parse_dataset}

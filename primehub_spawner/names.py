@@ -23,6 +23,8 @@ _DNS_SUBDOMAIN = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
 _QUALIFIED_NAME = re.compile(
     r"(?:[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What the API server takes as a container variable name: dataset names may bring dots.
+_KUBE_ENV_NAME = re.compile(r"[-._A-Za-z][-._A-Za-z0-9]*")
 # Paths end up in mounts and in the postStart shell line; keep them to plain characters.
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9_./-]*")
 _LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
@@ -56,6 +58,12 @@ def is_env_name(name: object) -> bool:
     """A POSIX shell variable name, which every image's shell can export."""
     return (isinstance(name, str) and len(name) <= MAX_ENV_NAME
             and _ENV_NAME.fullmatch(name) is not None)
+
+
+def is_kube_env_name(name: object) -> bool:
+    """A container variable name the API server accepts (`DB.CONF_HOST`, `MY-DATA_KEY`)."""
+    return (isinstance(name, str) and len(name) <= MAX_ENV_NAME
+            and _KUBE_ENV_NAME.fullmatch(name) is not None)
 
 
 def is_safe_path(path: object) -> bool:

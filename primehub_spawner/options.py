@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .catalog import Catalog, Image, InstanceType, dataset_env_name
+from .catalog import Catalog, Image, InstanceType
 from .entitlements import Group, GroupMenu, GroupMisconfigured, UserEntitlements, resolve_menu
 from .quota import Usage, over_quota, usage_of
 
@@ -186,7 +186,7 @@ def reserved_env(menu: GroupMenu) -> set[str]:
     names = set(PLUGIN_ENV)
     for mounted in menu.datasets:
         if mounted.dataset.type == "env":
-            names |= {dataset_env_name(mounted.dataset.name, k) for k in mounted.dataset.variables}
+            names |= set(mounted.dataset.environment)
     return names
 
 

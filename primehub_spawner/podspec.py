@@ -13,7 +13,6 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .catalog import dataset_env_name
 from .entitlements import UserEntitlements, group_settings, project_dir
 from .labels import escape_label
 from .names import shown
@@ -106,11 +105,10 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
     for mounted in menu.datasets:
         dataset, writable = mounted.dataset, mounted.writable
         read_only = not writable
-        volume_name = f"dataset-{dataset.name}"
+        volume_name = dataset.pod_volume
         mount_path = f"{(dataset.mount_root or settings.dataset_mount_root).rstrip('/')}/{dataset.name}"
         if dataset.type == "env":
-            for key, value in dataset.variables.items():
-                env[dataset_env_name(dataset.name, key)] = value
+            env.update(dataset.environment)
             continue
         if dataset.type == "pv":
             volumes.append({"name": volume_name, "persistentVolumeClaim": {

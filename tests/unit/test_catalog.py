@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from builders import cr, dataset_cr, demo_catalog, image_cr, instance_type_cr, without
-from primehub_spawner.catalog import (DATASET_TYPES, PLURALS, InvalidResource, dataset_env_name,
+from primehub_spawner.catalog import (DATASET_TYPES, PLURALS, InvalidResource, dataset_env_names,
                                       parse_dataset, parse_image, parse_instance_type)
 
 # ---- InstanceType -------------------------------------------------------------------------
@@ -426,13 +426,22 @@ def test_dataset_name_of_55_characters_is_fine():
 
 
 @pytest.mark.parametrize("dataset, key, expected", [
-    pytest.param("public-env", "REGION", "PUBLIC_ENV_REGION", id="dash-in-dataset"),
-    pytest.param("data", "my-key", "DATA_MY_KEY", id="dash-in-key"),
-    pytest.param("data", "lower", "DATA_LOWER", id="upper-cased"),
-    pytest.param("a1", "B_2", "A1_B_2", id="digits-and-underscore"),
+    pytest.param("public-env", "REGION", ("PUBLIC-ENV_REGION", "PUBLIC_ENV_REGION"),
+                 id="dash-in-dataset-both-spellings"),
+    pytest.param("data", "my-key", ("DATA_MY-KEY", "DATA_MY_KEY"), id="dash-in-key"),
+    pytest.param("data", "lower", ("DATA_LOWER",), id="upper-cased"),
+    pytest.param("a1", "B_2", ("A1_B_2",), id="digits-and-underscore"),
 ])
-def test_dataset_env_name(dataset, key, expected):
-    assert dataset_env_name(dataset, key) == expected
+def test_dataset_env_names(dataset, key, expected):
+    assert dataset_env_names(dataset, key) == expected
+
+
+@pytest.mark.parametrize("name, expected", [
+    pytest.param("team-data", "dataset-team-data", id="plain"),
+    pytest.param("d" * 55, "dataset-" + "d" * 55, id="longest-plain"),
+])
+def test_pod_volume_of_a_plain_name(name, expected):
+    assert parse_dataset(dataset_cr(name)).pod_volume == expected
 
 
 # ---- the catalog of the devstack demo data ------------------------------------------------
