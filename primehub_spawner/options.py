@@ -11,20 +11,14 @@ from dataclasses import dataclass, field
 
 from .catalog import Catalog, Image, InstanceType
 from .entitlements import Group, GroupMenu, GroupMisconfigured, UserEntitlements, resolve_menu
+# Variables the plugin or KubeSpawner sets (the root-start ones included): users cannot.
+from .names import PLUGIN_ENV, RESERVED_PREFIXES
 from .quota import Usage, over_quota, usage_of
 
 KEYS = ("group", "instance_type", "image", "safe_mode", "env")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_ENV = 64
 MAX_ENV_VALUE = 16 * 1024
-# Variables the plugin sets itself (DESIGN §5) or KubeSpawner sets; users cannot replace them.
-PLUGIN_ENV = frozenset({
-    "PRIMEHUB_USER", "PRIMEHUB_GROUP", "GROUP_ID", "GROUP_NAME", "INSTANCE_TYPE",
-    "IMAGE_NAME", "TZ", "NVIDIA_VISIBLE_DEVICES", "MLFLOW_TRACKING_URI", "MLFLOW_UI_URL",
-    "PRIMEHUB_SAFE_MODE_ENABLED", "JUPYTER_IMAGE", "JUPYTER_IMAGE_SPEC", "CPU_LIMIT",
-    "MEM_LIMIT", "CPU_GUARANTEE", "MEM_GUARANTEE",
-})
-RESERVED_PREFIXES = ("JUPYTERHUB_", "JPY_", "PRIMEHUB_")
 
 NO_GROUP = ("You are not in any group that can launch a server. "
             "Ask an administrator to add you to a group.")

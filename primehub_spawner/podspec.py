@@ -14,13 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .entitlements import UserEntitlements, group_settings, project_dir
-from .labels import escape_label
-from .names import shown
+from .labels import escape_label, project_label
+from .names import LABEL_GROUP, LABEL_PROJECT, LABEL_USER, USAGE_ANNOTATION, shown
 from .options import Choice
 from .quantities import format_size, parse_size_attribute
-from .quota import LABEL_GROUP, LABEL_USER
 
-USAGE_ANNOTATION = "primehub.io/usage"
 DEFAULT_HOME_SIZE = "20G"
 _TIMEZONE = re.compile(r"^[A-Za-z0-9_+\-/]{1,64}$")
 
@@ -36,6 +34,14 @@ class PodSettings:
     project_root: str = "/project"
     # Where datasets mount when they carry no dataset.primehub.io/mountRoot annotation.
     dataset_mount_root: str = "/datasets"
+    # The pod's name, recorded in the usage annotation as PrimeHub's usage service reads it.
+    pod_name: str = ""
+    # The operator's own postStart hook (from lifecycle_hooks), run after our links.
+    post_start: Mapping | None = None
+    # PrimeHub's root-start pattern (the image's start script runs as root, then drops to
+    # the notebook user): sudo for the user, and chown of the writable mounts and home.
+    grant_sudo: bool = False
+    chown_extra: bool = False
 
 
 def home_size(entitlements: UserEntitlements, default: str) -> tuple[str, list[str]]:
@@ -80,9 +86,11 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         "node_selector": dict(it.node_selector),
         "tolerations": [dict(t) for t in it.tolerations],
         "extra_labels": {LABEL_USER: escape_label(entitlements.username),
-                         LABEL_GROUP: escape_label(group.name)},
+                         LABEL_GROUP: escape_label(group.name),
+                         LABEL_PROJECT: project_label(group.name)},
         "extra_annotations": {USAGE_ANNOTATION: json.dumps({
-            "component": "jupyter", "user": entitlements.username, "group": group.name,
+            "component": "jupyter", "component_name": settings.pod_name,
+            "user": entitlements.username, "group": group.name,
             "instance_type": it.name, "image": image.name}, sort_keys=True)},
     }
     # Every choice sets the same keys (empty when it adds nothing), so that what one start
@@ -93,23 +101,30 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
 
     volumes: list[dict] = []
     mounts: list[dict] = []
-    symlinks: list[tuple[str, str]] = []  # (target, link)
+    home = settings.home_dir
+    # (target, link), as PrimeHub's hub makes them: the dataset root always in home.
+    symlinks: list[tuple[str, str]] = [(settings.dataset_mount_root, f"{home}/datasets")]
+    # Mounts the image's start script chowns to the notebook user when started as root.
+    writable_paths: list[str] = []
     env: dict[str, str] = {}
 
     if settings.home_volume:
         volumes.append({"name": "home", "persistentVolumeClaim": {"claimName": settings.pvc_name}})
-        home_mount = f"{settings.home_dir}/user" if choice.safe_mode else settings.home_dir
+        home_mount = f"{home}/user" if choice.safe_mode else home
         mounts.append({"name": "home", "mountPath": home_mount})
         overrides["storage_capacity"] = home_size(entitlements, settings.default_home_size)[0]
+        if choice.safe_mode:
+            writable_paths.append(home_mount)  # CHOWN_HOME covers home_dir only
 
     for mounted in menu.datasets:
         dataset, writable = mounted.dataset, mounted.writable
-        read_only = not writable
-        volume_name = dataset.pod_volume
-        mount_path = f"{(dataset.mount_root or settings.dataset_mount_root).rstrip('/')}/{dataset.name}"
         if dataset.type == "env":
             env.update(dataset.environment)
             continue
+        read_only = not writable
+        volume_name = dataset.pod_volume
+        mount_root = (dataset.mount_root or settings.dataset_mount_root).rstrip("/")
+        mount_path = f"{mount_root}/{dataset.name}"
         if dataset.type == "pv":
             volumes.append({"name": volume_name, "persistentVolumeClaim": {
                 "claimName": f"dataset-{dataset.volume_name}", "readOnly": read_only}})
@@ -126,12 +141,15 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
                 "type": "DirectoryOrCreate"}})
             git_path = f"{dataset.git_sync_root.rstrip('/')}/{dataset.name}"
             mounts.append({"name": volume_name, "mountPath": git_path, "readOnly": True})
-            symlinks.append((git_path, mount_path))
+            # git-sync checks the repository out into a directory of its own name.
+            symlinks.append((f"{git_path}/{dataset.name}", mount_path))
         if dataset.type != "git":
             mounts.append({"name": volume_name, "mountPath": mount_path,
                            "readOnly": read_only})
+            if not read_only:
+                writable_paths.append(mount_path)
         if dataset.home_symlink:
-            symlinks.append((mount_path, f"{settings.home_dir}/datasets/{dataset.name}"))
+            symlinks.append((mount_path, f"{home}/{dataset.name}"))
 
     for shared in menu.shared_volume_groups:
         directory = project_dir(shared)
@@ -139,13 +157,15 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         volumes.append({"name": f"project-{directory}",
                         "persistentVolumeClaim": {"claimName": f"project-{directory}"}})
         mounts.append({"name": f"project-{directory}", "mountPath": path})
+        writable_paths.append(path)
         if group_settings(shared).home_symlink:
-            symlinks.append((path, f"{settings.home_dir}/project/{directory}"))
+            symlinks.append((path, f"{home}/{directory}"))
 
     overrides["volumes"] = volumes
     overrides["volume_mounts"] = mounts
-    overrides["lifecycle_hooks"] = {"postStart": {"exec": {"command": [
-        "sh", "-c", symlink_script(symlinks)]}}} if symlinks else {}
+    hook = post_start_hook(symlink_script(symlinks), settings.post_start)
+    # No hook: the operator's is kept as it is (see post_start_conflict).
+    overrides["lifecycle_hooks"] = {"postStart": hook} if hook else {}
 
     timezone = entitlements.user_attributes.get("timezone", "")
     plugin_env = {
@@ -166,17 +186,70 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         plugin_env["MLFLOW_UI_URL"] = menu.settings.mlflow_ui_url
     if choice.safe_mode:
         plugin_env["PRIMEHUB_SAFE_MODE_ENABLED"] = "true"
+    if settings.grant_sudo or settings.chown_extra:
+        # The start script needs root to grant sudo or chown; it then drops to NB_UID.
+        overrides["uid"] = 0
+    if settings.grant_sudo:
+        plugin_env["GRANT_SUDO"] = "yes"
+        # sudo is a setuid program: it needs privilege escalation allowed in the container.
+        overrides["allow_privilege_escalation"] = True
+    if settings.chown_extra:
+        plugin_env["CHOWN_HOME"] = "yes"
+        if writable_paths:
+            plugin_env["CHOWN_EXTRA"] = ",".join(writable_paths)
     # Validation keeps users off the names above; dataset variables come before theirs.
     overrides["environment"] = {**env, **plugin_env, **dict(choice.env)}
     return overrides
 
 
 def symlink_script(symlinks: list[tuple[str, str]]) -> str:
-    """A shell line making each link; a failed link must not fail the container start."""
-    steps = [f"mkdir -p {shlex.quote(link.rsplit('/', 1)[0])} && "
-             f"ln -sfn {shlex.quote(target)} {shlex.quote(link)}"
-             for target, link in symlinks]
-    return "; ".join(f"({step}) || true" for step in steps)
+    """A shell line making each (target, link). A path the user already has as a real file
+    or directory is left alone (it may be their data), and a failed link never fails the
+    container start."""
+    steps = []
+    for target, link in symlinks:
+        path = shlex.quote(link)
+        steps.append(f"(mkdir -p {shlex.quote(link.rsplit('/', 1)[0] or '/')} && "
+                     f"{{ [ -e {path} ] && [ ! -L {path} ] || "
+                     f"ln -sfn {shlex.quote(target)} {path}; }}) || true")
+    return "; ".join(steps)
+
+
+def post_start_conflict(theirs: Mapping | None) -> str | None:
+    """Why our links cannot run beside the operator's postStart hook, or None if they can.
+
+    Kubernetes runs one postStart handler; an exec command can be wrapped so that ours
+    runs first, but an httpGet (or other) handler cannot, so it is kept and ours skipped.
+    """
+    if not theirs or _exec_command(theirs) is not None:
+        return None
+    return ("lifecycle_hooks['postStart'] is not an exec command, so it cannot run after the "
+            "plugin's own hook: it is kept as configured, and the links PrimeHub makes into "
+            "home (~/datasets, homeSymlink datasets, group volumes) and for git datasets are "
+            "not made.")
+
+
+def post_start_hook(script: str, theirs: Mapping | None) -> dict | None:
+    """One exec hook running `script`, then the operator's exec command (whose exit status
+    decides, as if it ran alone); None when theirs cannot be combined and is kept."""
+    if post_start_conflict(theirs):
+        return None
+    command = _exec_command(theirs) if theirs else None
+    if not command:
+        return {"exec": {"command": ["sh", "-c", script]}}
+    # Their command is passed as arguments, never pasted into our shell line: no quoting.
+    return {"exec": {"command": ["sh", "-c", f'{script}; exec "$@"', "sh", *command]}}
+
+
+def _exec_command(hook: Mapping) -> list[str] | None:
+    """The argv of an exec handler (an empty one counts as no command), else None."""
+    handler = hook.get("exec") if isinstance(hook, Mapping) else None
+    if not isinstance(handler, Mapping) or set(hook) != {"exec"}:
+        return None
+    command = handler.get("command") or []
+    if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
+        return None
+    return list(command)
 
 
 def merge_overrides(base: Mapping[str, object], overrides: Mapping[str, object]) -> dict:

@@ -1,7 +1,8 @@
 """Quota arithmetic: what a group's running servers use, and whether one more fits.
 
 Pure. Usage is summed from pod objects (as dicts, the way KubeSpawner's pod reflector keeps
-them) that carry the `primehub.io/group` and `primehub.io/user` labels.
+them) that carry the `primehub.io/group` and `primehub.io/user` labels, in PrimeHub's encoding
+(`labels.escape_label`): our pods and the ones PrimeHub's own hub started alike.
 """
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ from dataclasses import dataclass
 
 from .catalog import InstanceType
 from .entitlements import Quota
+from .names import LABEL_GROUP, LABEL_USER
 from .quantities import format_memory, parse_kube_memory, parse_quantity
-
-LABEL_USER = "primehub.io/user"
-LABEL_GROUP = "primehub.io/group"
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,8 @@ def pod_usage(pod: Mapping, gpu_resources: Iterable[str]) -> Usage:
 
 def group_usage(pods: Iterable[Mapping], group_label: str, gpu_resources: Iterable[str],
                 user_label: str | None = None, exclude_pod: str | None = None) -> Usage:
-    """Sum of the pods labelled with this group (and user, when given)."""
+    """Sum of the pods labelled with this group (and user, when given): pass the label
+    values, `labels.escape_label(name)`."""
     gpu_resources = tuple(gpu_resources)
     total = Usage()
     for pod in pods:

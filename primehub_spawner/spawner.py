@@ -25,7 +25,8 @@ from .entitlements import UserEntitlements
 from .form import FormView, make_form_view
 from .labels import escape_label
 from .options import OptionsRefused, options_from_form, validate_user_options
-from .podspec import PodSettings, home_size, make_pod_overrides, merge_overrides
+from .podspec import (PodSettings, home_size, make_pod_overrides, merge_overrides,
+                      post_start_conflict)
 from .quantities import format_memory, parse_size_attribute
 from .quota import Usage, group_usage
 
@@ -82,6 +83,9 @@ _DEEP_LINK_FILTER = _DeepLinkLogFilter()
 
 
 class PrimeHubSpawner(KubeSpawner):
+    # A configuration problem said once per hub, not at every start.
+    _post_start_conflict_logged = False
+
     catalog_namespace = Unicode(
         config=True,
         help="""Namespace of the InstanceType, Image and Dataset custom resources.
@@ -146,6 +150,28 @@ class PrimeHubSpawner(KubeSpawner):
         True, config=True,
         help="Refuse starts, and disable instance types in the menu, that would exceed the "
              "group's per-user (`quota-*`) or whole-group (`project-quota-*`) quota.")
+
+    grant_sudo = Bool(
+        False, config=True,
+        help="""PrimeHub's root start with sudo: run the image's start script as root (`uid`
+        0) with `GRANT_SUDO=yes` and privilege escalation allowed, so that the notebook user
+        may use sudo (images built on jupyter/docker-stacks honour it). Off by default: it
+        hands every user root in their container. Users can never set `GRANT_SUDO`
+        themselves.""")
+
+    chown_extra = Bool(
+        False, config=True,
+        help="""PrimeHub's root start for ownership: run the image's start script as root
+        (`uid` 0) with `CHOWN_HOME=yes` and `CHOWN_EXTRA` listing the writable mounts
+        (read-write datasets, group volumes, the home volume in safe mode), so that the
+        notebook user owns them on storage that ignores `fs_gid` (NFS, hostPath). Off by
+        default. Users can never set `CHOWN_HOME` or `CHOWN_EXTRA` themselves.""")
+
+    @default("slug_scheme")
+    def _default_slug_scheme(self):
+        # PrimeHub's hub named pods and home claims with KubeSpawner's escape scheme
+        # (`claim-<escaped user>`): keeping it finds every existing home again.
+        return "escape"
 
     @validate("dataset_mount_root", "project_root", "home_dir")
     def _check_path(self, proposal):
@@ -289,10 +315,17 @@ class PrimeHubSpawner(KubeSpawner):
         except OptionsRefused as e:
             self.log.info("Refused to start %s: %s", self._log_name, e.message)
             raise refusal(e.status, e.message) from None
+        # The operator's hook as configured, not as the previous start left it.
+        post_start = self._configured.get("lifecycle_hooks", self.lifecycle_hooks).get("postStart")
         settings = PodSettings(
             home_dir=self.home_dir, home_volume=self.manage_home_volume, pvc_name=self.pvc_name,
             default_home_size=self.default_home_size, project_root=self.project_root,
-            dataset_mount_root=self.dataset_mount_root)
+            dataset_mount_root=self.dataset_mount_root, pod_name=self.pod_name,
+            post_start=post_start, grant_sudo=self.grant_sudo, chown_extra=self.chown_extra)
+        conflict = post_start_conflict(post_start)
+        if conflict and not PrimeHubSpawner._post_start_conflict_logged:
+            PrimeHubSpawner._post_start_conflict_logged = True
+            self.log.warning("PrimeHubSpawner: %s", conflict)
         overrides = make_pod_overrides(choice, entitlements, settings)
         if self.manage_home_volume:
             for problem in home_size(entitlements, self.default_home_size)[1]:

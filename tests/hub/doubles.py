@@ -52,6 +52,7 @@ from traitlets import Dict
 from primehub_spawner.catalog import PARSERS, Catalog
 from primehub_spawner.entitlements import Group, UserEntitlements
 from primehub_spawner.keycloak import KeycloakError, KeycloakUnavailable
+from primehub_spawner.labels import escape_label
 
 NAMESPACE = "hub"
 
@@ -112,10 +113,11 @@ def demo_realm() -> "FakeKeycloakAdmin":
 
 
 def running_pod(name: str, user: str, group: str, limits: Mapping) -> dict:
-    """A pod as the pod reflector keeps it, labelled for a user and group."""
+    """A pod as the pod reflector keeps it, labelled for a user and group as PrimeHub does."""
     return {"metadata": {"name": name, "namespace": NAMESPACE, "uid": str(uuid.uuid4()),
                          "labels": {"component": "singleuser-server",
-                                    "primehub.io/user": user, "primehub.io/group": group}},
+                                    "primehub.io/user": escape_label(user),
+                                    "primehub.io/group": escape_label(group)}},
             "spec": {"containers": [{"name": "notebook",
                                      "resources": {"limits": dict(limits)}}]},
             "status": {"phase": "Running", "podIP": "127.0.0.9",

@@ -107,7 +107,7 @@ async def test_start_after_login_creates_the_pod(hub, keycloak_login, edge, api,
     await wait_until(lambda: hub.users["alice"].spawner.ready)
     assert edge.keycloak.calls > calls  # re-read just before the start
     [pod] = edge.api.created_pods()
-    assert pod["metadata"]["labels"]["primehub.io/group"] == "research"
+    assert pod["metadata"]["labels"]["primehub.io/group"] == "escaped-research"
 
 
 async def test_group_removed_after_login_refuses_the_next_start(hub, keycloak_login, edge,

@@ -88,11 +88,12 @@ async def test_form_post_starts_the_chosen_server(hub, edge, login_as, wait_unti
     assert "NVIDIA_VISIBLE_DEVICES" not in env
 
     meta = pod["metadata"]
-    assert meta["labels"]["primehub.io/user"] == "alice"
-    assert meta["labels"]["primehub.io/group"] == "research"
+    assert meta["labels"]["primehub.io/user"] == "escaped-alice"
+    assert meta["labels"]["primehub.io/group"] == "escaped-research"
+    assert meta["labels"]["project"] == "research"
     assert json.loads(meta["annotations"]["primehub.io/usage"]) == {
-        "component": "jupyter", "user": "alice", "group": "research",
-        "instance_type": "gpu-small", "image": "pytorch"}
+        "component": "jupyter", "component_name": "jupyter-alice", "user": "alice",
+        "group": "research", "instance_type": "gpu-small", "image": "pytorch"}
 
     [pvc] = [m for kind, m in edge.api.created if kind == "pvc"]
     assert pvc["spec"]["resources"]["requests"]["storage"] == "20Gi"  # alice's volumeCapacity
@@ -192,7 +193,7 @@ async def test_api_start_with_defaults(hub, edge, login_as, api, wait_until):
     assert r.status_code in (201, 202), r.text
     pod = await started_pod(hub, edge, wait_until)
     # The first group by display name, its first instance type, its first fitting image.
-    assert pod["metadata"]["labels"]["primehub.io/group"] == "class-101"
+    assert pod["metadata"]["labels"]["primehub.io/group"] == "escaped-class-2d101"
     assert env_of(pod)["INSTANCE_TYPE"] == "cpu-1"
     assert env_of(pod)["IMAGE_NAME"] == "base-notebook"
 
@@ -311,7 +312,7 @@ async def test_a_refusal_does_not_block_the_next_start(hub, edge, login_as, api,
     r = await api("alice", "POST", "/users/alice/server", json={"group": "research"})
     assert r.status_code in (201, 202), r.text
     pod = await started_pod(hub, edge, wait_until)
-    assert pod["metadata"]["labels"]["primehub.io/group"] == "research"
+    assert pod["metadata"]["labels"]["primehub.io/group"] == "escaped-research"
 
 
 # ---- state -------------------------------------------------------------------------------
@@ -376,7 +377,7 @@ async def test_a_second_start_does_not_keep_the_first_starts_settings(hub, edge,
     assert "FIRST" not in env
     assert (env["PRIMEHUB_GROUP"], env["NVIDIA_VISIBLE_DEVICES"]) == ("class-101", "none")
     assert "MLFLOW_TRACKING_URI" not in env
-    assert second["metadata"]["labels"]["primehub.io/group"] == "class-101"
+    assert second["metadata"]["labels"]["primehub.io/group"] == "escaped-class-2d101"
 
 
 async def test_users_starting_at_once_get_their_own_pods(hub, edge, login_as, api, wait_until):
@@ -391,7 +392,8 @@ async def test_users_starting_at_once_get_their_own_pods(hub, edge, login_as, ap
                   "image": "private-image"}))
     assert [r.status_code in (201, 202) for r in responses] == [True, True]
     await wait_until(lambda: hub.users["alice"].spawner.ready and hub.users["bob"].spawner.ready)
-    pods = {p["metadata"]["labels"]["primehub.io/user"]: p for p in edge.api.created_pods()}
+    pods = {p["metadata"]["labels"]["primehub.io/user"][len("escaped-"):]: p
+            for p in edge.api.created_pods()}
     assert env_of(pods["alice"])["PRIMEHUB_GROUP"] == "research"
     assert env_of(pods["bob"])["PRIMEHUB_GROUP"] == "class-101"
     assert pods["alice"]["spec"]["nodeSelector"] == {"hardware": "gpu"}

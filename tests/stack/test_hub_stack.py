@@ -74,7 +74,8 @@ async def test_spawn_through_the_form_builds_the_pod_and_reaches_the_server():
         assert env["TZ"] == "Asia/Taipei" and "NVIDIA_VISIBLE_DEVICES" not in env
         assert env["PUBLIC_ENV_REGION"] == "tw"
         labels = manifest["metadata"]["labels"]
-        assert labels["primehub.io/user"] == "alice" and labels["primehub.io/group"] == "research"
+        assert labels["primehub.io/user"] == "escaped-alice"
+        assert labels["primehub.io/group"] == "escaped-research"
         usage = json.loads(manifest["metadata"]["annotations"]["primehub.io/usage"])
         assert usage["instance_type"] == "gpu-small" and usage["image"] == "pytorch"
         # The server answers through configurable-http-proxy.

@@ -8,10 +8,9 @@ import pytest
 
 from builders import (dataset_cr, demo_catalog, demo_user, image_cr, instance_type_cr, lab,
                       make_group)
-from primehub_spawner.labels import unescape_label
 from primehub_spawner.options import validate_user_options
-from primehub_spawner.podspec import (USAGE_ANNOTATION, PodSettings, home_size,
-                                      make_pod_overrides, merge_overrides, symlink_script)
+from primehub_spawner.podspec import (PodSettings, home_size, make_pod_overrides,
+                                      merge_overrides, symlink_script)
 
 SETTINGS = PodSettings(pvc_name="claim-alice")
 A = "dataset.primehub.io/"
@@ -41,13 +40,16 @@ def mounts(overrides, name):
 
 
 def links(overrides):
-    """(target, link) pairs of the postStart symlink script."""
+    """(target, link) pairs of the postStart symlink script, but the `~/datasets` link
+    every pod has (tests/unit/test_pod_primehub.py checks that one)."""
     hooks = overrides.get("lifecycle_hooks") or {}
     if not hooks:
         return []
     command = hooks["postStart"]["exec"]["command"]
     assert command[:2] == ["sh", "-c"]
-    return re.findall(r"ln -sfn (\S+) (\S+)\)", command[2])
+    found = re.findall(r"ln -sfn (\S+) (\S+);", command[2])
+    assert found[0][1].endswith("/datasets")  # ~/datasets comes first
+    return found[1:]
 
 
 # ---- resources ----------------------------------------------------------------------------
@@ -189,18 +191,19 @@ def test_dataset_volume_and_mount(spec, writable, expected_volume, expected_moun
 
 @pytest.mark.parametrize("spec, annotations, settings, expected_links", [
     pytest.param({"type": "pv", "volumeName": "v"}, {}, SETTINGS, [], id="pv-no-links"),
-    pytest.param(GIT, {}, SETTINGS, [("/gitsync/d", "/datasets/d")], id="git-linked-to-mount-root"),
+    pytest.param(GIT, {}, SETTINGS, [("/gitsync/d/d", "/datasets/d")],
+                 id="git-checkout-linked-to-mount-root"),
     pytest.param(GIT, {A + "gitSyncHostRoot": "/var/git/", A + "gitSyncRoot": "/sync",
-                       A + "mountRoot": "/mnt"}, SETTINGS, [("/sync/d", "/mnt/d")],
+                       A + "mountRoot": "/mnt"}, SETTINGS, [("/sync/d/d", "/mnt/d")],
                  id="git-custom-roots"),
     pytest.param({"type": "pv", "volumeName": "v"}, {A + "homeSymlink": "true"}, SETTINGS,
-                 [("/datasets/d", "/home/jovyan/datasets/d")], id="home-symlink"),
+                 [("/datasets/d", "/home/jovyan/d")], id="home-symlink"),
     pytest.param(GIT, {A + "homeSymlink": "true"}, SETTINGS,
-                 [("/gitsync/d", "/datasets/d"), ("/datasets/d", "/home/jovyan/datasets/d")],
+                 [("/gitsync/d/d", "/datasets/d"), ("/datasets/d", "/home/jovyan/d")],
                  id="git-home-symlink"),
     pytest.param({"type": "pv", "volumeName": "v"}, {A + "homeSymlink": "true"},
                  PodSettings(home_dir="/home/user", dataset_mount_root="/data"),
-                 [("/data/d", "/home/user/datasets/d")], id="home-symlink-settings"),
+                 [("/data/d", "/home/user/d")], id="home-symlink-settings"),
 ])
 def test_dataset_links(spec, annotations, settings, expected_links):
     overrides = world(dataset_cr("d", spec, annotations), settings=settings)
@@ -287,7 +290,7 @@ def test_demo_shared_volumes(username, group, expected):
                  id="lower-cased-underscore-to-dash"),
     pytest.param("lab", dict(SHARED, **{"home-symlink": "true"}), [], SETTINGS,
                  {"project-lab": "/project/lab"},
-                 [("/project/lab", "/home/jovyan/project/lab")], id="home-symlink"),
+                 [("/project/lab", "/home/jovyan/lab")], id="home-symlink"),
     pytest.param("lab", SHARED, [], PodSettings(project_root="/shared"),
                  {"project-lab": "/shared/lab"}, [], id="project-root-setting"),
     pytest.param("lab", {}, [make_group("other", attributes=SHARED)], SETTINGS,
@@ -447,38 +450,6 @@ def test_environment_merges_over_the_spawner():
     assert merged["environment"]["TZ"] == "UTC"  # ours win a clash
 
 
-# ---- labels and the usage annotation ------------------------------------------------------
-
-@pytest.mark.parametrize("username, group, user_label, group_label", [
-    pytest.param("alice", "lab", "alice", "lab", id="plain"),
-    pytest.param("Alice@Example.com", "Research_Lab", None, None, id="escaped"),
-    pytest.param("josé", "研究", None, None, id="unicode"),
-])
-def test_labels(username, group, user_label, group_label):
-    overrides = world(username=username, group=group)
-    labels = overrides["extra_labels"]
-    assert set(labels) == {"primehub.io/user", "primehub.io/group"}
-    assert unescape_label(labels["primehub.io/user"]) == username
-    assert unescape_label(labels["primehub.io/group"]) == group
-    if user_label:
-        assert labels["primehub.io/user"] == user_label
-        assert labels["primehub.io/group"] == group_label
-
-
-def test_usage_annotation():
-    overrides = demo("alice", **RESEARCH_GPU)
-    assert list(overrides["extra_annotations"]) == [USAGE_ANNOTATION]
-    assert json.loads(overrides["extra_annotations"][USAGE_ANNOTATION]) == {
-        "component": "jupyter", "user": "alice", "group": "research",
-        "instance_type": "gpu-small", "image": "pytorch"}
-
-
-def test_usage_annotation_keeps_exact_names():
-    overrides = world(username="Alice@Example.com", group="Research_Lab")
-    usage = json.loads(overrides["extra_annotations"][USAGE_ANNOTATION])
-    assert (usage["user"], usage["group"]) == ("Alice@Example.com", "Research_Lab")
-
-
 # ---- the overrides as a whole -------------------------------------------------------------
 
 @pytest.mark.parametrize("options", [
@@ -557,22 +528,26 @@ def test_merge_over_a_full_spawner_configuration():
     assert merged["volume_mounts"][0]["name"] == "shm"
     assert merged["environment"]["OPERATOR"] == "1"
     assert merged["extra_labels"]["hub.jupyter.org/x"] == "y"
-    assert merged["extra_labels"]["primehub.io/user"] == "alice"
+    assert merged["extra_labels"]["primehub.io/user"] == "escaped-alice"
     assert merged["image_pull_secrets"] == ["op", "private-registry"]
 
 
 # ---- the symlink script -------------------------------------------------------------------
 
 @pytest.mark.parametrize("symlinks, expected", [
-    pytest.param([("/datasets/d", "/home/jovyan/datasets/d")],
-                 "(mkdir -p /home/jovyan/datasets && ln -sfn /datasets/d "
-                 "/home/jovyan/datasets/d) || true", id="one"),
+    pytest.param([("/datasets/d", "/home/jovyan/d")],
+                 "(mkdir -p /home/jovyan && { [ -e /home/jovyan/d ] && [ ! -L /home/jovyan/d ] "
+                 "|| ln -sfn /datasets/d /home/jovyan/d; }) || true", id="one"),
     pytest.param([("/a", "/b/c"), ("/d", "/e/f")],
-                 "(mkdir -p /b && ln -sfn /a /b/c) || true; "
-                 "(mkdir -p /e && ln -sfn /d /e/f) || true",
+                 "(mkdir -p /b && { [ -e /b/c ] && [ ! -L /b/c ] || ln -sfn /a /b/c; }) || true; "
+                 "(mkdir -p /e && { [ -e /e/f ] && [ ! -L /e/f ] || ln -sfn /d /e/f; }) || true",
                  id="two-each-may-fail"),
-    pytest.param([("/a b", "/c/d e")], "(mkdir -p /c && ln -sfn '/a b' '/c/d e') || true",
-                 id="quoted"),
+    pytest.param([("/a b", "/c/d e")],
+                 "(mkdir -p /c && { [ -e '/c/d e' ] && [ ! -L '/c/d e' ] || "
+                 "ln -sfn '/a b' '/c/d e'; }) || true", id="quoted"),
+    pytest.param([("/datasets", "/top")],
+                 "(mkdir -p / && { [ -e /top ] && [ ! -L /top ] || ln -sfn /datasets /top; }) "
+                 "|| true", id="link-at-the-root"),
 ])
 def test_symlink_script(symlinks, expected):
     assert symlink_script(symlinks) == expected
