@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from .catalog import Catalog, Image, InstanceType
 from .entitlements import Group, GroupMenu, GroupMisconfigured, UserEntitlements, resolve_menu
-# Variables the plugin or KubeSpawner sets (the root-start ones included): users cannot.
 from .names import PLUGIN_ENV, RESERVED_PREFIXES
 from .quota import Usage, over_quota, usage_of
 

@@ -25,8 +25,13 @@ from .entitlements import UserEntitlements
 from .form import FormView, make_form_view
 from .labels import escape_label
 from .options import OptionsRefused, options_from_form, validate_user_options
-from .podspec import (PodSettings, home_size, make_pod_overrides, merge_overrides,
-                      post_start_conflict)
+from .podspec import (
+    PodSettings,
+    home_size,
+    make_pod_overrides,
+    merge_overrides,
+    post_start_conflict,
+)
 from .quantities import format_memory, parse_size_attribute
 from .quota import Usage, group_usage
 

@@ -5,12 +5,24 @@ import json
 import re
 
 import pytest
+from builders import (
+    dataset_cr,
+    demo_catalog,
+    demo_user,
+    image_cr,
+    instance_type_cr,
+    lab,
+    make_group,
+)
 
-from builders import (dataset_cr, demo_catalog, demo_user, image_cr, instance_type_cr, lab,
-                      make_group)
 from primehub_spawner.options import validate_user_options
-from primehub_spawner.podspec import (PodSettings, home_size, make_pod_overrides,
-                                      merge_overrides, symlink_script)
+from primehub_spawner.podspec import (
+    PodSettings,
+    home_size,
+    make_pod_overrides,
+    merge_overrides,
+    symlink_script,
+)
 
 SETTINGS = PodSettings(pvc_name="claim-alice")
 A = "dataset.primehub.io/"
