@@ -8,6 +8,7 @@ Index:
   devstack/PORTS.md (and devstack/demo-data.yaml), rebuilt fresh on every call.
 - `lab`: a one-group world built from a few CR dicts, for rules that need their own data.
 - `make_pod`: a pod dict as KubeSpawner's reflector keeps it, for quota arithmetic.
+- `primehub_reads(value)`: the name PrimeHub's tools read back from a label value.
 
 Nothing here touches the network or a cluster, and nothing is loaded at import time.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 from tests.demo_data import demo_objects  # noqa: F401 - re-exported for the tests
 
 from collections.abc import Iterable, Mapping
+
+import escapism
 
 from primehub_spawner.catalog import PARSERS, Catalog
 from primehub_spawner.entitlements import Group, UserEntitlements
@@ -177,3 +180,10 @@ def make_pod(name: str = "jupyter-alice", user: str = "alice", group: str = "res
     return {"metadata": {"name": name, "labels": labels},
             "spec": {"containers": [dict(container, name=f"c{i}") for i in range(containers)]},
             "status": {"phase": phase}}
+
+
+def primehub_reads(value: str) -> str:
+    """The name PrimeHub's tools read back from a `primehub.io/user` or `group` label value:
+    its own rule (escapism's unescape of the part after `escaped-`), written out here."""
+    assert value.startswith("escaped-"), value
+    return escapism.unescape(value[len("escaped-"):], escape_char="-")

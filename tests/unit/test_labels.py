@@ -4,20 +4,11 @@ PrimeHub's hub wrote `"escaped-" + escapism.escape(name, safe=[a-z0-9], escape_c
 .lower()` and its tools read a value back with `escapism.unescape(value[8:], "-")`; both
 rules are written out here from PrimeHub's description, not taken from our module.
 """
-import escapism
 import pytest
+from builders import primehub_reads
 
 from primehub_spawner.labels import escape_label, project_label
 from primehub_spawner.names import is_label_value
-
-PREFIX = "escaped-"
-
-
-def primehub_reads(value: str) -> str:
-    """The name PrimeHub's tools read back from a label value."""
-    assert value.startswith(PREFIX)
-    return escapism.unescape(value[len(PREFIX):], escape_char="-")
-
 
 ENCODED = [
     pytest.param("alice", "escaped-alice", id="plain"),

@@ -11,7 +11,6 @@ import re
 import subprocess
 from types import SimpleNamespace
 
-import escapism
 import kubespawner.spawner
 import pytest
 from builders import (
@@ -22,6 +21,7 @@ from builders import (
     make_catalog,
     make_group,
     make_user,
+    primehub_reads,
 )
 
 from primehub_spawner.catalog import Catalog, Dataset
@@ -59,12 +59,6 @@ def with_datasets(*datasets: Dataset, rw=(), settings=SETTINGS, group_attributes
         f"ds:rw:{d.name}" if d.name in rw else f"ds:{d.name}" for d in datasets]
     user = make_user([make_group("lab", roles, group_attributes)])
     return overrides_for(user, catalog, settings=settings)
-
-
-def primehub_reads(value: str) -> str:
-    """What PrimeHub's tools read back from a label value (its unescape, written out)."""
-    assert value.startswith("escaped-"), value
-    return escapism.unescape(value[len("escaped-"):], escape_char="-")
 
 
 # ---- labels and the usage record ----------------------------------------------------------
