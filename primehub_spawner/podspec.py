@@ -242,7 +242,7 @@ def post_start_hook(script: str, theirs: Mapping | None) -> dict | None:
 
 
 def _exec_command(hook: Mapping) -> list[str] | None:
-    """The argv of an exec handler (an empty one counts as no command), else None."""
+    """The argv of an exec handler (`[]` when it names none), or None for any other kind."""
     handler = hook.get("exec") if isinstance(hook, Mapping) else None
     if not isinstance(handler, Mapping) or set(hook) != {"exec"}:
         return None
