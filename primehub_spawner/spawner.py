@@ -22,27 +22,21 @@ from traitlets import Bool, Float, Unicode, default, validate
 
 from .crd_cache import shared_catalog_cache
 from .entitlements import UserEntitlements
+from .errors import refusal
 from .form import FormView, make_form_view
 from .labels import escape_label
+from .names import AUTH_STATE_KEY
 from .options import OptionsRefused, options_from_form, validate_user_options
 from .podspec import PodSettings, home_size, make_pod_overrides, merge_overrides
 from .quantities import format_memory, parse_size_attribute
 from .quota import Usage, group_usage
 
-AUTH_STATE_KEY = "primehub"
 # Paths end up in mounts and in the postStart shell line; keep them plain.
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
 TEMPLATES = Path(__file__).parent / "templates"
 _jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                             undefined=jinja2.StrictUndefined)
 _jinja.filters["memory"] = format_memory
-
-
-def refusal(status: int, sentence: str) -> web.HTTPError:
-    """An HTTPError whose sentence JupyterHub shows as is, on the form and in the API."""
-    error = web.HTTPError(status, sentence)
-    error.jupyterhub_message = sentence
-    return error
 
 
 # KubeSpawner settings whose strings it formats with the user's properties (get_pod_manifest).

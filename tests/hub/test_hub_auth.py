@@ -16,9 +16,11 @@ from traitlets.config import Config
 
 from doubles import DownKeycloakAdmin, FakeOIDC, query_of
 
-CLIENT_ID = "jupyterhub"
 from primehub_spawner.authenticator import KEYCLOAK_DOWN, PrimeHubAuthenticator
-from primehub_spawner.spawner import AUTH_STATE_KEY
+from primehub_spawner.names import AUTH_STATE_KEY
+
+CLIENT_ID = "jupyterhub"
+
 
 def hub_config(c, edge):
     FakeOIDC.configure(c, CLIENT_ID)
@@ -232,6 +234,16 @@ def authenticator(**settings) -> PrimeHubAuthenticator:
     pytest.param({"client_secret": None}, ValueError,
                  "PrimeHubAuthenticator.client_id and client_secret must be set",
                  id="no-client-secret"),
+    pytest.param({"allowed_roles": {"hub-user"}, "allow_all": True}, ValueError,
+                 "PrimeHubAuthenticator.allowed_roles is set, but Authenticator.allow_all = True "
+                 "lets every Keycloak user in, so allowed_roles would be ignored; remove one "
+                 "of the two.", id="allowed-roles-and-allow-all"),
+    pytest.param({"allow_all": True, "allowed_users": {"alice"}}, ValueError,
+                 "PrimeHubAuthenticator.allowed_users is set, but Authenticator.allow_all",
+                 id="allowed-users-and-allow-all"),
+    pytest.param({"allowed_groups": {"research"}, "allow_all": True}, ValueError,
+                 "PrimeHubAuthenticator.allowed_groups is set, but Authenticator.allow_all",
+                 id="allowed-groups-and-allow-all"),
 ])
 def test_configuration_errors_name_the_setting(settings, error, sentence):
     with pytest.raises(error) as raised:
@@ -248,6 +260,19 @@ def test_configuration_defaults_make_a_keycloak_client():
     assert (auth.enable_pkce, auth.enable_auth_state, auth.manage_groups,
             auth.refresh_pre_spawn) == (True, True, True, True)
     assert auth.username_claim == "preferred_username"
+
+
+@pytest.mark.parametrize("settings, allow_all", [
+    pytest.param({}, True, id="no-allow-setting-keycloak-decides"),
+    pytest.param({"allowed_users": {"alice"}}, False, id="allowed-users"),
+    pytest.param({"allowed_groups": {"research"}}, False, id="allowed-groups"),
+    pytest.param({"allowed_roles": {"hub-user"}}, False, id="allowed-roles"),
+    pytest.param({"allow_existing_users": True}, False, id="allow-existing-users"),
+    pytest.param({"allow_all": False}, False, id="explicitly-off"),
+    pytest.param({"allow_all": True}, True, id="explicitly-on"),
+])
+def test_any_allow_setting_turns_allow_all_off(settings, allow_all):
+    assert authenticator(**settings).allow_all is allow_all
 
 
 def test_verify_id_token_is_a_setting():
