@@ -166,8 +166,10 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         plugin_env["MLFLOW_UI_URL"] = menu.settings.mlflow_ui_url
     if choice.safe_mode:
         plugin_env["PRIMEHUB_SAFE_MODE_ENABLED"] = "true"
-    # Validation keeps users off the names above; dataset variables come before theirs.
-    overrides["environment"] = {**env, **plugin_env, **dict(choice.env)}
+    # Dataset variables first, then ours, then the group's mlflow-*-envs (which may not name
+    # ours), then the user's (validation keeps them off all the names before).
+    overrides["environment"] = {**env, **plugin_env, **dict(menu.settings.mlflow_env),
+                                **dict(choice.env)}
     return overrides
 
 
