@@ -249,7 +249,8 @@ class PrimeHubSpawner(KubeSpawner):
 
     def _preselection(self) -> tuple[dict, bool, bool]:
         """(what to preselect, autolaunch, explain what is not available): the refused choice
-        being re-rendered, the form's own group switch without JavaScript, or a deep link."""
+        being re-rendered, or a deep link (the form's no-JavaScript group switch is one too:
+        a link carrying only `?group=`)."""
         handler = getattr(self, "handler", None)
         # JupyterHub clears `handler` when a start fails, before it re-renders the form; its
         # error line says what was wrong, so no notice repeats it.
@@ -260,10 +261,6 @@ class PrimeHubSpawner(KubeSpawner):
         def arg(*names):
             return next((v for v in (handler.get_argument(n, None) for n in names) if v), None)
 
-        if arg("ph_show"):  # the form's "Show this group's options" button: keep all it had
-            fields = {key: [v.decode("utf-8", "replace") for v in values]
-                      for key, values in handler.request.query_arguments.items()}
-            return options_from_form(fields), False, False
         preselect = {"group": arg("group"), "instance_type": arg("instancetype", "instance_type"),
                      "image": arg("image")}
         return preselect, arg("autolaunch") == "1", True
@@ -291,6 +288,8 @@ class PrimeHubSpawner(KubeSpawner):
         if self.manage_home_volume:
             for problem in home_size(entitlements, self.default_home_size)[1]:
                 self.log.warning("Home volume of %s: %s", self._log_name, problem)
+        for problem in (*choice.menu.left_out, *choice.menu.settings.problems):
+            self.log.warning("Start of %s: %s", self._log_name, problem)
         # KubeSpawner expands `{username}`-style templates in these settings; our values
         # (user variables, names, the usage JSON) are literal, so their braces are doubled.
         overrides = {key: _literal(value) if key in _TEMPLATED else value
