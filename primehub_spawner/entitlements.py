@@ -63,7 +63,7 @@ class Group:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "Group":
+    def from_json(cls, data: Mapping) -> Group:
         lists = data.get("list_attributes") or {}
         return cls(id=data["id"], name=data["name"], roles=tuple(data.get("roles", ())),
                    attributes=dict(data.get("attributes", {})), path=data.get("path", ""),
@@ -90,7 +90,7 @@ class UserEntitlements:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "UserEntitlements":
+    def from_json(cls, data: Mapping) -> UserEntitlements:
         everyone = data.get("everyone")
         return cls(
             username=data["username"], user_id=data.get("user_id", ""),

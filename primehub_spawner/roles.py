@@ -22,7 +22,7 @@ class Grants:
     # ... and the subset granted read-write.
     writable_datasets: frozenset[str] = frozenset()
 
-    def __or__(self, other: "Grants") -> "Grants":
+    def __or__(self, other: Grants) -> Grants:
         return Grants(
             self.instance_types | other.instance_types,
             self.images | other.images,

@@ -1,8 +1,7 @@
 """`allowed_users` and `allowed_groups` on PrimeHubAuthenticator (issue 8 item 3): each one
 alone turns `allow_all` off, so it is obeyed; allow settings add up, as in JupyterHub."""
-from jupyterhub import orm
-
 from doubles import FakeOIDC
+from jupyterhub import orm
 
 
 def hub_config(c, edge):

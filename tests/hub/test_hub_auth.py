@@ -11,10 +11,9 @@ from urllib.parse import urlparse
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from doubles import DownKeycloakAdmin, FakeOIDC, query_of
 from jupyterhub import orm
 from traitlets.config import Config
-
-from doubles import DownKeycloakAdmin, FakeOIDC, query_of
 
 from primehub_spawner.authenticator import KEYCLOAK_DOWN, PrimeHubAuthenticator
 from primehub_spawner.names import AUTH_STATE_KEY
@@ -30,7 +29,7 @@ def hub_config(c, edge):
 # ---- login -------------------------------------------------------------------------------
 
 async def test_login_stores_entitlements_and_syncs_groups(hub, keycloak_login, oidc):
-    browser, r = await keycloak_login("alice")
+    _browser, r = await keycloak_login("alice")
     assert urlparse(r.headers["location"]).path == "/hub/home"
     user = hub.users["alice"]
     assert user.admin is False
@@ -63,7 +62,7 @@ async def test_admin_comes_from_keycloak(hub, keycloak_login, edge, api):
 ])
 async def test_bad_id_token_is_refused_with_403(hub, keycloak_login, oidc, claims):
     oidc.id_token_claims = claims
-    browser, r = await keycloak_login("alice", expect=403)
+    _browser, r = await keycloak_login("alice", expect=403)
     assert "The ID token from Keycloak failed verification" in r.text
     assert "log in again" in r.text
     assert orm.User.find(hub.db, "alice") is None
@@ -71,7 +70,7 @@ async def test_bad_id_token_is_refused_with_403(hub, keycloak_login, oidc, claim
 
 async def test_id_token_with_a_bad_signature_is_refused_with_403(hub, keycloak_login, oidc):
     oidc.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    browser, r = await keycloak_login("alice", expect=403)
+    _browser, r = await keycloak_login("alice", expect=403)
     assert "The ID token from Keycloak failed verification (Signature verification failed)" \
         in r.text
     assert orm.User.find(hub.db, "alice") is None
@@ -79,7 +78,7 @@ async def test_id_token_with_a_bad_signature_is_refused_with_403(hub, keycloak_l
 
 async def test_keycloak_down_at_login_is_a_503_sentence(hub, keycloak_login):
     hub.authenticator.keycloak = DownKeycloakAdmin()
-    browser, r = await keycloak_login("alice", expect=503)
+    _browser, r = await keycloak_login("alice", expect=503)
     assert KEYCLOAK_DOWN in r.text
     assert orm.User.find(hub.db, "alice") is None
 

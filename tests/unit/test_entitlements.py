@@ -2,12 +2,27 @@
 import json
 
 import pytest
+from builders import (
+    dataset_cr,
+    demo_catalog,
+    demo_user,
+    image_cr,
+    instance_type_cr,
+    make_catalog,
+    make_group,
+    make_user,
+)
 
-from builders import (dataset_cr, demo_catalog, demo_user, image_cr, instance_type_cr,
-                      make_catalog, make_group, make_user)
-from primehub_spawner.entitlements import (Group, GroupMisconfigured, GroupSettings, Quota,
-                                           UserEntitlements, group_settings, project_dir,
-                                           resolve_menu)
+from primehub_spawner.entitlements import (
+    Group,
+    GroupMisconfigured,
+    GroupSettings,
+    Quota,
+    UserEntitlements,
+    group_settings,
+    project_dir,
+    resolve_menu,
+)
 
 
 def summary(menu):

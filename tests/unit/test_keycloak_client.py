@@ -7,8 +7,13 @@ import collections
 import httpx
 import pytest
 
-from primehub_spawner.keycloak import (KeycloakAdmin, KeycloakError, KeycloakUnavailable,
-                                      first_values, list_values)
+from primehub_spawner.keycloak import (
+    KeycloakAdmin,
+    KeycloakError,
+    KeycloakUnavailable,
+    first_values,
+    list_values,
+)
 
 
 class Realm:

@@ -1,14 +1,26 @@
 """`user_options`: form translation and validation against current entitlements
 (DESIGN §4, primehub_spawner.options)."""
 import pytest
+from builders import (
+    demo_catalog,
+    demo_user,
+    image_cr,
+    instance_type_cr,
+    lab,
+    make_catalog,
+    make_group,
+    make_user,
+)
 
-from builders import (demo_catalog, demo_user, image_cr, instance_type_cr, lab, make_catalog,
-                      make_group, make_user)
 from primehub_spawner.entitlements import Group
-from primehub_spawner.options import (MAX_ENV, NO_GROUP, OptionsRefused, options_from_form,
-                                      validate_user_options)
+from primehub_spawner.options import (
+    MAX_ENV,
+    NO_GROUP,
+    OptionsRefused,
+    options_from_form,
+    validate_user_options,
+)
 from primehub_spawner.quota import Usage
-
 
 # ---- options_from_form: translation only --------------------------------------------------
 
@@ -144,7 +156,10 @@ def test_role_prefix_is_applied():
 
 # ---- validate_user_options: every refusal -------------------------------------------------
 
-def quota_used(user=Usage(), group=Usage()):
+NOTHING = Usage()
+
+
+def quota_used(user=NOTHING, group=NOTHING):
     return lambda _group: (user, group)
 
 
