@@ -22,7 +22,7 @@ from traitlets import Bool, Float, Set, Unicode, default, validate
 
 from .errors import refusal
 from .keycloak import KeycloakAdmin, KeycloakError, KeycloakUnavailable
-from .names import AUTH_STATE_KEY
+from .names import AUTH_STATE_KEY, shown
 
 KEYCLOAK_DOWN = ("Keycloak cannot be reached right now, so the hub cannot check who you are "
                  "or what you may use. Try again in a minute.")
@@ -271,7 +271,8 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
             for key in self._jwks[1].keys:
                 if key.key_id == kid:
                     return key
-        raise jwt.InvalidTokenError(f"no realm key with id {kid!r}")
+        # The key id comes from the token's header: untrusted, so echoed cut short.
+        raise jwt.InvalidTokenError(f"no realm key with id {shown(kid)}")
 
     async def check_id_token(self, id_token: str) -> dict:
         """The ID token's claims, once its signature, issuer, audience and expiry check out."""

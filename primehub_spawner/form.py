@@ -74,10 +74,10 @@ def make_form_view(entitlements: UserEntitlements, catalog: Catalog, *, prefix: 
                    usage: Callable[[Group], tuple[Usage, Usage]] | None = None,
                    preselect: Mapping | None = None, autolaunch: bool = False,
                    explain: bool = True) -> FormView:
-    """The form's data. With `explain` (a deep link), a preselected item that is not
-    available gets a notice. Without it, the preselection is silent where it does not
-    apply: a refused start, whose error line already says why, and the no-JavaScript group
-    switch, which carries the previous group's choices along."""
+    """The form's data, for any `preselect` (untrusted: a query or refused user_options).
+    With `explain` (a deep link, the no-JavaScript group switch among them), a preselected
+    item that is not available gets a notice. Without it (a refused start, whose error line
+    already says why), the preselection is silent where it does not apply."""
     preselect = preselect if isinstance(preselect, Mapping) else {}
     groups = entitlements.launch_groups()
     if not groups:
