@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import re
 import time
 from pathlib import Path
 
@@ -25,14 +24,12 @@ from .entitlements import UserEntitlements
 from .errors import refusal
 from .form import FormView, make_form_view
 from .labels import escape_label
-from .names import AUTH_STATE_KEY
+from .names import AUTH_STATE_KEY, is_safe_path
 from .options import OptionsRefused, options_from_form, validate_user_options
 from .podspec import PodSettings, home_size, make_pod_overrides, merge_overrides
 from .quantities import format_memory, parse_size_attribute
 from .quota import Usage, group_usage
 
-# Paths end up in mounts and in the postStart shell line; keep them plain.
-_SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
 TEMPLATES = Path(__file__).parent / "templates"
 _jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                             undefined=jinja2.StrictUndefined)
@@ -144,7 +141,8 @@ class PrimeHubSpawner(KubeSpawner):
     @validate("dataset_mount_root", "project_root", "home_dir")
     def _check_path(self, proposal):
         value = proposal.value.rstrip("/") or "/"
-        if not _SAFE_PATH.match(value):
+        # Paths end up in mounts and in the postStart shell line; keep them plain.
+        if not is_safe_path(value):
             raise ValueError(f"PrimeHubSpawner.{proposal.trait.name} {proposal.value!r} must be "
                              "an absolute path of letters, digits, '_', '.', '-' and '/'.")
         return value
