@@ -20,8 +20,9 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 from traitlets import Bool, Float, Set, Unicode, default, validate
 
+from .errors import refusal
 from .keycloak import KeycloakAdmin, KeycloakError, KeycloakUnavailable
-from .spawner import AUTH_STATE_KEY, refusal
+from .names import AUTH_STATE_KEY, shown
 
 KEYCLOAK_DOWN = ("Keycloak cannot be reached right now, so the hub cannot check who you are "
                  "or what you may use. Try again in a minute.")
@@ -99,8 +100,10 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     allowed_roles = Set(
         Unicode(), config=True,
-        help="""When set, only users holding one of these realm roles (directly or through
-        a group) may log in; others get 403 with a sentence saying why.""")
+        help="""When set, users holding one of these realm roles (directly or through a
+        group) may log in. Like every allow setting it adds to the others (`allowed_users`,
+        `allowed_groups`, ...); a user allowed by none of them gets 403 with a sentence
+        saying why.""").tag(allow_config=True)
 
     entitlements_max_age = Float(
         300, config=True,
@@ -150,11 +153,21 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
     def _default_groups_key(self):
         return lambda auth_state: [g["name"] for g in auth_state[AUTH_STATE_KEY]["groups"]]
 
+    def _allow_settings(self) -> list[str]:
+        """The allow settings that are set, found as JupyterHub finds them for its
+        `any_allow_config`: config tagged `allow_config`, or named `allow...`."""
+        return sorted(
+            name for name, trait in self.traits(config=True).items()
+            if name != "allow_all"
+            and (trait.metadata.get("allow_config") or name.startswith("allow"))
+            and getattr(self, name))
+
     @default("allow_all")
     def _default_allow_all(self):
-        # Keycloak decides who has an account; `allowed_roles` narrows it. JupyterHub skips
-        # check_allowed when allow_all is True, so it must be False for the roles to count.
-        return not self.allowed_roles
+        # Keycloak decides who has an account, so with no allow setting everyone it lets in
+        # may use the hub. Any allow setting turns that off (JupyterHub's own rule): JupyterHub
+        # skips check_allowed when allow_all is True, which would ignore the setting.
+        return not self._allow_settings()
 
     @default("auth_refresh_age")
     def _default_auth_refresh_age(self):
@@ -193,6 +206,17 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
                              "URL; set the realm with PrimeHubAuthenticator.realm.")
         return value
 
+    @validate("allow_all")
+    def _check_allow_all(self, proposal):
+        # Runs after the whole configuration is loaded (traitlets cross-validates at the end),
+        # so the allow settings given in any order are all seen.
+        if proposal.value and self._allow_settings():
+            name = self._allow_settings()[0]
+            raise ValueError(f"PrimeHubAuthenticator.{name} is set, but Authenticator.allow_all "
+                             f"= True lets every Keycloak user in, so {name} would be "
+                             "ignored; remove one of the two.")
+        return proposal.value
+
     @validate("refresh_pre_spawn")
     def _require_refresh_pre_spawn(self, proposal):
         if not proposal.value:
@@ -217,9 +241,6 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
         if not self.keycloak_url:
             raise ValueError("PrimeHubAuthenticator.keycloak_url is not set; give Keycloak's "
                              "base URL, e.g. http://keycloak:8080.")
-        if self.allowed_roles and self.allow_all:
-            raise ValueError("PrimeHubAuthenticator.allowed_roles is set, but allow_all=True "
-                             "would let everyone in; remove Authenticator.allow_all.")
         if not self.client_id or not self.client_secret:
             raise ValueError("PrimeHubAuthenticator.client_id and client_secret must be set "
                              "(the confidential OIDC client of the realm).")
@@ -250,7 +271,8 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
             for key in self._jwks[1].keys:
                 if key.key_id == kid:
                     return key
-        raise jwt.InvalidTokenError(f"no realm key with id {kid!r}")
+        # The key id comes from the token's header: untrusted, so echoed cut short.
+        raise jwt.InvalidTokenError(f"no realm key with id {shown(kid)}")
 
     async def check_id_token(self, id_token: str) -> dict:
         """The ID token's claims, once its signature, issuer, audience and expiry check out."""
@@ -308,23 +330,32 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
         return auth_model
 
     async def check_allowed(self, username, auth_model):
+        # Allow settings add up, as in JupyterHub: a held role, or any of the base class's.
+        if self.allowed_roles and auth_model["auth_state"].get("allowed_roles_held"):
+            return True
+        if await super().check_allowed(username, auth_model):
+            return True
         if self.allowed_roles:
-            if auth_model["auth_state"].get("allowed_roles_held"):
-                return True
             raise refusal(403, f"Your Keycloak account holds none of the roles allowed to use "
                                f"this hub ({', '.join(sorted(self.allowed_roles))}); ask an "
                                "administrator.")
-        return await super().check_allowed(username, auth_model)
+        return False
+
+    async def _still_allowed(self, username: str, auth_model: dict) -> bool:
+        try:
+            return bool(await self.check_allowed(username, auth_model))
+        except web.HTTPError:
+            return False
 
     async def refresh_user(self, user, handler=None, **kwargs):
         """Re-read tokens and entitlements. With Keycloak down, keep the current auth: pages
         keep working, and a start refuses the stale entitlements with 503."""
         try:
             refreshed = await super().refresh_user(user, handler, **kwargs)
-            if (self.allowed_roles and isinstance(refreshed, dict)
-                    and not refreshed["auth_state"].get("allowed_roles_held")):
-                # The allowed role was taken away: log in again (and meet the 403 there).
-                self.log.info("%s no longer holds an allowed role", user.name)
+            if (not self.allow_all and isinstance(refreshed, dict)
+                    and not await self._still_allowed(user.name, refreshed)):
+                # An allowed role or group was taken away: log in again (and meet the 403).
+                self.log.info("%s is no longer allowed to use the hub", user.name)
                 return False
             return refreshed
         except web.HTTPError as e:

@@ -7,13 +7,23 @@ built by `keycloak.py` from the Admin REST API); the spawner resolves it against
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .catalog import Catalog, Dataset, Image, InstanceType
+from .names import is_dns_label, is_env_name, is_reserved_dataset_env, shown
 from .quantities import parse_cpu, parse_size_attribute
 from .roles import Grants, parse_roles
+
+# Group attributes whose every value counts (`NAME=value` each); of the others, the first.
+LIST_ATTRIBUTES = ("mlflow-tracking-envs", "mlflow-artifact-envs")
+# Dataset types whose volume can be mounted read-write; a git dataset is synced by an agent
+# on the node and an env dataset has no volume, so `ds:rw:` gives them nothing more.
+WRITABLE_TYPES = frozenset({"pv", "nfs", "hostPath"})
+# `project-<dir>` is a PVC and pod volume name: a DNS label of at most 63 characters.
+MAX_PROJECT_DIR = 55
+_GPU_COUNT = re.compile(r"[0-9]{1,9}")
+MAX_MLFLOW_VALUE = 16 * 1024
 
 
 class GroupMisconfigured(ValueError):
@@ -26,21 +36,38 @@ class Group:
     id: str
     name: str
     roles: tuple[str, ...] = ()
-    # Keycloak keeps attribute values as lists; the first value is the one that counts.
+    # Keycloak keeps attribute values as lists; the first value is the one that counts ...
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # ... except for LIST_ATTRIBUTES, kept whole here (only when present, so that
+    # auth_state stays small).
+    list_attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Keycloak's `path` (`/parent/name`): unique in the realm, where subgroups of different
+    # parents may share a name. Empty in auth_state written before it was kept.
+    path: str = ""
 
     @property
     def display_name(self) -> str:
         return self.attributes.get("displayName") or self.name
 
+    @property
+    def label(self) -> str:
+        """The group as a sentence names it: by name, or by path for a subgroup (whose name
+        a subgroup of another parent may share)."""
+        return self.path if self.path not in ("", f"/{self.name}") else self.name
+
     def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "roles": list(self.roles),
-                "attributes": dict(self.attributes)}
+        data = {"id": self.id, "name": self.name, "roles": list(self.roles),
+                "attributes": dict(self.attributes), "path": self.path}
+        if self.list_attributes:
+            data["list_attributes"] = {k: list(v) for k, v in self.list_attributes.items()}
+        return data
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "Group":
+    def from_json(cls, data: Mapping) -> Group:
+        lists = data.get("list_attributes") or {}
         return cls(id=data["id"], name=data["name"], roles=tuple(data.get("roles", ())),
-                   attributes=dict(data.get("attributes", {})))
+                   attributes=dict(data.get("attributes", {})), path=data.get("path", ""),
+                   list_attributes={k: tuple(v) for k, v in lists.items()})
 
 
 @dataclass(frozen=True)
@@ -63,7 +90,7 @@ class UserEntitlements:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "UserEntitlements":
+    def from_json(cls, data: Mapping) -> UserEntitlements:
         everyone = data.get("everyone")
         return cls(
             username=data["username"], user_id=data.get("user_id", ""),
@@ -75,10 +102,28 @@ class UserEntitlements:
 
     def launch_groups(self) -> list[Group]:
         """The groups a server may be launched in, by display name."""
-        return sorted(self.groups, key=lambda g: (g.display_name.lower(), g.name))
+        return sorted(self.groups, key=lambda g: (g.display_name.lower(), g.name, g.path))
 
-    def group(self, name: str) -> Group | None:
-        return next((g for g in self.groups if g.name == name), None)
+    def find_groups(self, key: object) -> list[Group]:
+        """The user's groups that `key` names: its path when it starts with '/', else its
+        name (which two subgroups of different parents may share)."""
+        if not isinstance(key, str):
+            return []
+        if key.startswith("/"):
+            return [g for g in self.groups if g.path == key]
+        return [g for g in self.groups if g.name == key]
+
+    def group(self, key: object) -> Group | None:
+        """The one group `key` names, or None (unknown, or a name two groups share)."""
+        found = self.find_groups(key)
+        return found[0] if len(found) == 1 else None
+
+    def group_key(self, group: Group) -> str:
+        """How the form and user_options name `group`: by name, or by path when another of
+        the user's groups has the same name."""
+        if group.path and sum(g.name == group.name for g in self.groups) > 1:
+            return group.path
+        return group.name
 
 
 # ---- group attributes ---------------------------------------------------------------------
@@ -105,6 +150,10 @@ class GroupSettings:
     home_symlink: bool = False
     mlflow_tracking_uri: str = ""
     mlflow_ui_url: str = ""
+    # From mlflow-tracking-envs and mlflow-artifact-envs: (NAME, value), in that order.
+    mlflow_env: tuple[tuple[str, str], ...] = ()
+    # A sentence for each attribute value that was ignored.
+    problems: tuple[str, ...] = ()
 
 
 def _true(value: str | None) -> bool:
@@ -126,24 +175,26 @@ def group_settings(group: Group) -> GroupSettings:
             except ValueError:
                 raise GroupMisconfigured(
                     f"Group {group.display_name} has an invalid {prefix}quota-{key} "
-                    f"attribute {raw!r}; ask an administrator to fix it.") from None
+                    f"attribute {shown(raw)}; ask an administrator to fix it.") from None
         return Quota(**values)
 
     shared = _true(attrs.get("enabled-shared-volume"))
     capacity = (attrs.get("shared-volume-capacity") or "").strip()
-    if shared and not _DNS_LABEL.match(project_dir(group)):
+    directory = project_dir(group)
+    if shared and not (len(directory) <= MAX_PROJECT_DIR and is_dns_label(directory)):
         raise GroupMisconfigured(
             f"Group {group.display_name} enables a shared volume, but its name "
-            f"{group.name!r} does not make a volume name (letters, digits, '-', '_'; "
-            "at most 55 characters); ask an administrator to fix it.")
+            f"{shown(group.name)} does not make a volume name (letters, digits, '-', '_'; "
+            f"at most {MAX_PROJECT_DIR} characters); ask an administrator to fix it.")
     if shared:
         try:
             parse_size_attribute(capacity)
         except ValueError:
             raise GroupMisconfigured(
                 f"Group {group.display_name} enables a shared volume but its "
-                f"shared-volume-capacity {capacity!r} is not a size like '10G'; "
+                f"shared-volume-capacity {shown(capacity)} is not a size like '10G'; "
                 "ask an administrator to fix it.") from None
+    mlflow_env, problems = _mlflow_env(group)
     return GroupSettings(
         user_quota=quota(""), project_quota=quota("project-"),
         shared_volume=shared, shared_volume_capacity=capacity,
@@ -151,7 +202,30 @@ def group_settings(group: Group) -> GroupSettings:
         home_symlink=_true(attrs.get("home-symlink")),
         mlflow_tracking_uri=attrs.get("mlflow-tracking-uri", ""),
         mlflow_ui_url=attrs.get("mlflow-ui-url", ""),
+        mlflow_env=mlflow_env, problems=problems,
     )
+
+
+def _mlflow_env(group: Group) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The `NAME=value` values of the MLflow list attributes; a bad one is left out with a
+    sentence, never failing the group (they only add convenience variables)."""
+    env: dict[str, str] = {}
+    problems = []
+    for attribute in LIST_ATTRIBUTES:
+        for value in group.list_attributes.get(attribute, ()):
+            name, equals, content = value.partition("=") if isinstance(value, str) else ("", "", "")
+            if not equals or not is_env_name(name):
+                problems.append(f"Group {group.display_name}: {attribute} value {shown(value)} "
+                                "is not NAME=value with a variable name; ignored.")
+            elif is_reserved_dataset_env(name):
+                problems.append(f"Group {group.display_name}: {attribute} may not set "
+                                f"{name}, a variable the hub or the shell relies on; ignored.")
+            elif len(content) > MAX_MLFLOW_VALUE or "\x00" in content:
+                problems.append(f"Group {group.display_name}: {attribute} value of {name} is "
+                                "too long or has a NUL byte; ignored.")
+            else:
+                env[name] = content
+    return tuple(env.items()), tuple(problems)
 
 
 def project_dir(group: Group) -> str:
@@ -159,11 +233,8 @@ def project_dir(group: Group) -> str:
     return group.name.lower().replace("_", "-")
 
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,53}[a-z0-9])?$")
-
-
 def _parse_gpu(raw: str) -> int:
-    if not raw.isdigit():
+    if not _GPU_COUNT.fullmatch(raw):  # ASCII digits: str.isdigit() takes '²' and '٣'
         raise ValueError(raw)
     return int(raw)
 
@@ -185,6 +256,8 @@ class GroupMenu:
     datasets: tuple[MountedDataset, ...]
     # Groups of the user whose shared volume is mounted in this launch (launch group first).
     shared_volume_groups: tuple[Group, ...]
+    # A sentence for each other group left out of this launch because it is misconfigured.
+    left_out: tuple[str, ...] = ()
 
 
 def _grants(groups: Iterable[Group | None], prefix: str) -> Grants:
@@ -199,8 +272,12 @@ def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
                  prefix: str = "") -> GroupMenu:
     """What `group` offers this user: instance types, images, datasets, shared volumes.
 
-    Granted names that do not exist in the catalog are simply absent.
+    Granted names that do not exist in the catalog are simply absent. GroupMisconfigured
+    when the launch group's own attributes cannot be read, or when two groups would share
+    one volume name in this launch; another group's bad attributes only leave that group's
+    volume out (said in `left_out`).
     """
+    settings = group_settings(group)
     launch = _grants((group, entitlements.everyone), prefix)
     instance_types = sorted(
         (catalog.instance_types[n] for n in launch.instance_types if n in catalog.instance_types),
@@ -208,7 +285,8 @@ def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
     images = sorted((catalog.images[n] for n in launch.images if n in catalog.images),
                     key=lambda i: (i.display_name.lower(), i.name))
 
-    others = [g for g in entitlements.groups if g.name != group.name]
+    # Compared whole, not by name: subgroups of different parents may share a name.
+    others = [g for g in entitlements.groups if g != group]
     elsewhere = _grants(others, prefix)
     datasets = []
     for name in sorted(launch.datasets | elsewhere.datasets):
@@ -217,25 +295,53 @@ def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
             continue
         if name not in launch.datasets and dataset.launch_group_only:
             continue
-        writable = name in launch.writable_datasets and dataset.type != "env"
+        writable = name in launch.writable_datasets and dataset.type in WRITABLE_TYPES
         datasets.append(MountedDataset(dataset, writable))
 
-    shared = [group] + sorted(others, key=lambda g: g.name)
-    shared_volume_groups = []
-    for candidate in shared:
+    shared_volume_groups = [group] if settings.shared_volume else []
+    with_volume = []  # other groups that have a shared volume, mounted here or not
+    left_out = []
+    for other in sorted(others, key=lambda g: (g.name, g.path)):
         try:
-            settings = group_settings(candidate)
-        except GroupMisconfigured:
-            # Another group's bad attributes must not block this launch; the launch
-            # group's own settings are read (and reported) below.
+            other_settings = group_settings(other)
+        except GroupMisconfigured as e:
+            if _true(other.attributes.get("enabled-shared-volume")):
+                left_out.append(f"{e} Its shared volume is not mounted until then.")
             continue
-        if settings.shared_volume and (candidate is group or not settings.launch_group_only):
-            shared_volume_groups.append(candidate)
+        if other_settings.shared_volume:
+            with_volume.append(other)
+            if not other_settings.launch_group_only:
+                shared_volume_groups.append(other)
+    _refuse_shared_volume_clash(group if settings.shared_volume else None,
+                                shared_volume_groups, with_volume)
     return GroupMenu(
-        group=group, settings=group_settings(group),
+        group=group, settings=settings,
         instance_types=tuple(instance_types), images=tuple(images),
         datasets=tuple(datasets), shared_volume_groups=tuple(shared_volume_groups),
+        left_out=tuple(left_out),
     )
+
+
+def _refuse_shared_volume_clash(launch: Group | None, mounted: list[Group],
+                                with_volume: list[Group]) -> None:
+    """Two groups whose names make one volume (`ml_team`, `ml-team`) would see each other's
+    data: refused when both are mounted in this launch, or when the launch group's own
+    volume is another group's too (mounted here or not)."""
+    seen: dict[str, Group] = {}
+    for group in mounted:
+        clash = seen.setdefault(project_dir(group), group)
+        if clash is not group:
+            raise GroupMisconfigured(_clash_sentence(clash, group))
+    if launch is not None:
+        for other in with_volume:
+            if project_dir(other) == project_dir(launch):
+                raise GroupMisconfigured(_clash_sentence(launch, other))
+
+
+def _clash_sentence(first: Group, second: Group) -> str:
+    return (f"Groups {first.label} and {second.label} both have the shared volume "
+            f"project-{project_dir(first)}, so one would see the other's data; ask an "
+            "administrator to rename one of them.")
 
 
 def _by_size(it: InstanceType):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from .catalog import Catalog, Image, InstanceType
 from .entitlements import Group, GroupMenu, GroupMisconfigured, UserEntitlements, resolve_menu
+from .names import shown
 from .options import NO_GROUP, quota_problem
 from .quantities import format_cpu, format_memory
 from .quota import Usage
@@ -32,7 +33,12 @@ class ImageView:
 @dataclass
 class GroupView:
     group: Group
+    # How the form names the group (`group` field, `?group=`): its name, or its path when
+    # the user has two groups of that name.
+    key: str = ""
     problem: str | None = None
+    # What this launch leaves out and why (another group misconfigured, a bad attribute).
+    notes: list[str] = field(default_factory=list)
     menu: GroupMenu | None = None
     instance_types: list[InstanceTypeView] = field(default_factory=list)
     images: list[ImageView] = field(default_factory=list)
@@ -68,11 +74,11 @@ def make_form_view(entitlements: UserEntitlements, catalog: Catalog, *, prefix: 
                    usage: Callable[[Group], tuple[Usage, Usage]] | None = None,
                    preselect: Mapping | None = None, autolaunch: bool = False,
                    explain: bool = True) -> FormView:
-    """The form's data. With `explain` (a deep link), a preselected item that is not
-    available gets a notice. Without it, the preselection is silent where it does not
-    apply: a refused start, whose error line already says why, and the no-JavaScript group
-    switch, which carries the previous group's choices along."""
-    preselect = preselect or {}
+    """The form's data, for any `preselect` (untrusted: a query or refused user_options).
+    With `explain` (a deep link, the no-JavaScript group switch among them), a preselected
+    item that is not available gets a notice. Without it (a refused start, whose error line
+    already says why), the preselection is silent where it does not apply."""
+    preselect = preselect if isinstance(preselect, Mapping) else {}
     groups = entitlements.launch_groups()
     if not groups:
         return FormView(groups=[], problem=NO_GROUP)
@@ -81,9 +87,10 @@ def make_form_view(entitlements: UserEntitlements, catalog: Catalog, *, prefix: 
     told = notices if explain else None
 
     wanted_group = preselect.get("group")
-    chosen = next((v for v in views if v.group.name == wanted_group), None)
+    found = entitlements.find_groups(wanted_group)
+    chosen = next((v for v in views if len(found) == 1 and v.group == found[0]), None)
     if wanted_group and chosen is None and explain:
-        notices.append(f"Group {wanted_group!r} is not available to you; "
+        notices.append(f"Group {shown(wanted_group)} is not available to you; "
                        f"showing {views[0].group.display_name} instead.")
     chosen = chosen or views[0]
     chosen.selected = True
@@ -95,7 +102,7 @@ def make_form_view(entitlements: UserEntitlements, catalog: Catalog, *, prefix: 
                       told if is_chosen else None)
 
     env = preselect.get("env") or {}
-    form = FormView(groups=views, notices=notices, safe_mode=bool(preselect.get("safe_mode")),
+    form = FormView(groups=views, notices=notices, safe_mode=preselect.get("safe_mode") is True,
                     env=[(str(k), str(v)) for k, v in env.items()] if isinstance(env, Mapping) else [])
     if autolaunch:
         it = next((i.it for i in chosen.instance_types if i.selected), None)
@@ -111,11 +118,13 @@ def make_form_view(entitlements: UserEntitlements, catalog: Catalog, *, prefix: 
 
 
 def _group_view(entitlements, group, catalog, prefix, usage) -> GroupView:
+    key = entitlements.group_key(group)
     try:
         menu = resolve_menu(entitlements, group, catalog, prefix)
     except GroupMisconfigured as e:
-        return GroupView(group=group, problem=str(e))
-    view = GroupView(group=group, menu=menu)
+        return GroupView(group=group, key=key, problem=str(e))
+    view = GroupView(group=group, key=key, menu=menu,
+                     notes=[*menu.left_out, *menu.settings.problems])
     user_used, group_used = usage(group) if usage else (Usage(), Usage())
     view.instance_types = [
         InstanceTypeView(it, quota_problem(menu, it, user_used, group_used) if usage else None)
@@ -137,7 +146,7 @@ def _select_instance_type(view: GroupView, wanted: str | None, notices: list | N
     match = next((i for i in view.instance_types if i.it.name == wanted), None)
     if wanted and notices is not None:
         if match is None:
-            notices.append(f"Instance type {wanted!r} is not available in group "
+            notices.append(f"Instance type {shown(wanted)} is not available in group "
                            f"{view.group.display_name}.")
         elif match.problem:
             notices.append(f"Instance type {match.it.display_name} cannot start now: {match.problem}")
@@ -155,7 +164,8 @@ def _select_image(view: GroupView, wanted: str | None, notices: list | None) -> 
     match = next((i for i in view.images if i.image.name == wanted), None)
     if wanted and notices is not None:
         if match is None:
-            notices.append(f"Image {wanted!r} is not available in group {view.group.display_name}.")
+            notices.append(f"Image {shown(wanted)} is not available in group "
+                           f"{view.group.display_name}.")
         elif not match.image.ready:
             notices.append(f"Image {match.image.display_name} is not ready yet (it is still being built).")
         elif not fits(match.image):

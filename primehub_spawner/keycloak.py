@@ -7,8 +7,9 @@ ten thousand. A user's own memberships are read fresh at every call.
 
 Plain async HTTP (httpx) rather than python-keycloak: we need five read calls, a shared
 cache with in-flight de-duplication, and strict timeouts, and nothing else.
-Every call is bounded; a Keycloak that cannot be reached raises `KeycloakUnavailable`.
-Tokens are never logged.
+Every call is bounded; a Keycloak that cannot be reached, or whose answer is not the JSON
+the Admin API documents (a proxy's error page, a group without `id`), raises
+`KeycloakUnavailable`. Tokens are never logged.
 """
 from __future__ import annotations
 
@@ -20,27 +21,82 @@ from urllib.parse import quote
 
 import httpx
 
-from .entitlements import Group, UserEntitlements
+from .entitlements import LIST_ATTRIBUTES, Group, UserEntitlements
+from .names import shown
 
 
 class KeycloakUnavailable(RuntimeError):
-    """Keycloak did not answer (network error, timeout or 5xx)."""
+    """Keycloak did not answer (network error, timeout or 5xx), or not in the shape the
+    Admin API documents."""
 
 
 class KeycloakError(RuntimeError):
     """Keycloak answered with an error that retrying will not fix (4xx, missing user)."""
 
 
-def first_values(attributes: dict | None) -> dict[str, str]:
+def first_values(attributes: object) -> dict[str, str]:
     """Keycloak attributes are lists of strings; the first value is the one that counts."""
     out = {}
-    for key, values in (attributes or {}).items():
+    for key, values in _attributes(attributes).items():
         if isinstance(values, list):
             if values:
                 out[key] = str(values[0])
         elif values is not None:
             out[key] = str(values)
     return out
+
+
+def list_values(attributes: object) -> dict[str, tuple[str, ...]]:
+    """Every value of the attributes that are lists in PrimeHub (`LIST_ATTRIBUTES`)."""
+    out = {}
+    for key, values in _attributes(attributes).items():
+        if key in LIST_ATTRIBUTES and values:
+            out[key] = tuple(str(v) for v in (values if isinstance(values, list) else [values]))
+    return out
+
+
+def _attributes(attributes: object) -> dict:
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, dict):
+        raise _malformed("attributes are not an object")
+    return {str(k): v for k, v in attributes.items()}
+
+
+def _malformed(what: str) -> KeycloakUnavailable:
+    return KeycloakUnavailable(f"Keycloak answered in a shape the Admin API does not have "
+                               f"({what}); is a proxy in the way?")
+
+
+def _objects(answer: object, what: str) -> list[dict]:
+    """A JSON list of objects (None, Keycloak's 404, is an empty list)."""
+    if answer is None:
+        return []
+    if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
+        raise _malformed(f"{what} is not a list of objects")
+    return answer
+
+
+def _text(item: object, key: str, what: str) -> str:
+    value = item.get(key) if isinstance(item, dict) else None
+    if not isinstance(value, str) or not value:
+        raise _malformed(f"{what} has no {key}")
+    return value
+
+
+def _group(item: dict, roles: tuple[str, ...]) -> Group:
+    path = item.get("path")
+    return Group(id=_text(item, "id", "a group"), name=_text(item, "name", "a group"),
+                 roles=roles, attributes=first_values(item.get("attributes")),
+                 list_attributes=list_values(item.get("attributes")),
+                 path=path if isinstance(path, str) else "")
+
+
+def _json(response: httpx.Response, what: str) -> object:
+    try:
+        return response.json()
+    except ValueError:  # JSONDecodeError, and UnicodeDecodeError for a binary body
+        raise _malformed(f"the answer to {what} is not JSON") from None
 
 
 class TTLCache:
@@ -140,9 +196,13 @@ class KeycloakAdmin:
                     f"Keycloak refused the service account of client {self.client_id!r} "
                     f"(HTTP {response.status_code}); check its secret and that service "
                     "accounts are enabled for it.")
-            body = response.json()
-            lifetime = float(body.get("expires_in", 60))
-            self._token = (time.monotonic() + max(lifetime - 15, lifetime / 2), body["access_token"])
+            body = _json(response, "the token request")
+            token = _text(body, "access_token", "the token answer")
+            lifetime = body.get("expires_in", 60)
+            if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or not (
+                    0 < lifetime < 10**6):
+                raise _malformed("the token answer has no usable expires_in")
+            self._token = (time.monotonic() + max(lifetime - 15, lifetime / 2), token)
             return self._token[1]
 
     async def _get(self, path: str, **params) -> object:
@@ -160,24 +220,28 @@ class KeycloakAdmin:
                 f"Keycloak answered HTTP {response.status_code} to GET {path}; the service "
                 f"account of {self.client_id!r} may lack a realm-management role "
                 "(view-users, view-clients).")
-        return response.json()
+        return _json(response, f"GET {path}")
 
     # ---- reads --------------------------------------------------------------------------
 
     async def find_user(self, username: str) -> dict:
-        users = await self._get("/users", username=username, exact="true",
-                                briefRepresentation="false")
-        for user in users or []:
+        users = _objects(await self._get("/users", username=username, exact="true",
+                                         briefRepresentation="false"), "the user search")
+        for user in users:
             if user.get("username") == username:
+                _text(user, "id", "the user")
                 return user
-        raise KeycloakError(f"Keycloak has no user {username!r} in realm {self.realm!r}.")
+        raise KeycloakError(f"Keycloak has no user {shown(username)} in realm {self.realm!r}.")
+
+    async def _role_names(self, path: str) -> tuple[str, ...]:
+        roles = _objects(await self._get(path), "a role mapping")
+        return tuple(sorted(_text(r, "name", "a role") for r in roles))
 
     async def group_roles(self, group_id: str) -> tuple[str, ...]:
         """A group's effective realm roles (composites expanded), from the shared cache."""
-        async def fetch():
-            roles = await self._get(f"/groups/{quote(group_id)}/role-mappings/realm/composite")
-            return tuple(sorted(r["name"] for r in roles or []))
-        return await self.groups.get(f"roles:{group_id}", fetch)
+        return await self.groups.get(
+            f"roles:{group_id}",
+            lambda: self._role_names(f"/groups/{quote(group_id)}/role-mappings/realm/composite"))
 
     async def everyone(self) -> Group | None:
         async def fetch():
@@ -186,28 +250,27 @@ class KeycloakAdmin:
                 self.log.warning("Keycloak realm %s has no group %r; no global roles apply.",
                                  self.realm, self.everyone_group)
                 return None
-            return Group(id=found["id"], name=found["name"], roles=await self.group_roles(found["id"]),
-                         attributes=first_values(found.get("attributes")))
+            if not isinstance(found, dict):
+                raise _malformed("the everyone group is not an object")
+            return _group(found, await self.group_roles(_text(found, "id", "the everyone group")))
         return await self.groups.get("everyone", fetch)
 
     async def _client_uuid(self, client_id: str) -> str | None:
         async def fetch():
-            clients = await self._get("/clients", clientId=client_id)
-            return clients[0]["id"] if clients else None
+            clients = _objects(await self._get("/clients", clientId=client_id), "the clients")
+            return _text(clients[0], "id", "a client") if clients else None
         return await self._ids.get(f"client:{client_id}", fetch)
 
     async def is_admin(self, user_id: str) -> bool:
         client = await self._client_uuid(self.admin_role_client)
         if client is None:
-            roles = await self._get(f"/users/{quote(user_id)}/role-mappings/realm/composite")
+            path = f"/users/{quote(user_id)}/role-mappings/realm/composite"
         else:
-            roles = await self._get(
-                f"/users/{quote(user_id)}/role-mappings/clients/{quote(client)}/composite")
-        return any(r.get("name") == self.admin_role for r in roles or [])
+            path = f"/users/{quote(user_id)}/role-mappings/clients/{quote(client)}/composite"
+        return self.admin_role in await self._role_names(path)
 
     async def user_realm_roles(self, user_id: str) -> set[str]:
-        roles = await self._get(f"/users/{quote(user_id)}/role-mappings/realm/composite")
-        return {r["name"] for r in roles or []}
+        return set(await self._role_names(f"/users/{quote(user_id)}/role-mappings/realm/composite"))
 
     async def user_entitlements(self, username: str) -> UserEntitlements:
         """The user's groups (fresh), their roles and attributes (cached), and more."""
@@ -216,11 +279,12 @@ class KeycloakAdmin:
         memberships, everyone, admin = await asyncio.gather(
             self._get(f"/users/{quote(user_id)}/groups", briefRepresentation="false"),
             self.everyone(), self.is_admin(user_id))
-        own = [g for g in memberships or [] if g.get("name") != self.everyone_group]
-        roles = await asyncio.gather(*(self.group_roles(g["id"]) for g in own))
-        groups = tuple(
-            Group(id=g["id"], name=g["name"], roles=r, attributes=first_values(g.get("attributes")))
-            for g, r in zip(own, roles))
+        # The everyone group by its id: a subgroup elsewhere may be called `everyone` too.
+        own = [g for g in _objects(memberships, "the user's groups")
+               if (g.get("id") != everyone.id if everyone
+                   else g.get("name") != self.everyone_group)]
+        roles = await asyncio.gather(*(self.group_roles(_text(g, "id", "a group")) for g in own))
+        groups = tuple(_group(g, r) for g, r in zip(own, roles))
         return UserEntitlements(
             username=username, user_id=user_id, groups=groups, everyone=everyone,
             user_attributes=first_values(user.get("attributes")), is_admin=admin,

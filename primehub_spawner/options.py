@@ -5,19 +5,21 @@ raising `OptionsRefused` (an HTTP status and a sentence) for anything it will no
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .catalog import Catalog, Image, InstanceType
 from .entitlements import Group, GroupMenu, GroupMisconfigured, UserEntitlements, resolve_menu
-from .names import PLUGIN_ENV, RESERVED_PREFIXES
+from .names import MAX_ECHO, MAX_ENV_NAME, is_env_name, is_reserved_env, shown
 from .quota import Usage, over_quota, usage_of
 
 KEYS = ("group", "instance_type", "image", "safe_mode", "env")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_ENV = 64
 MAX_ENV_VALUE = 16 * 1024
+# Group names, group paths and resource names: a Kubernetes object name is at most 253.
+MAX_NAME = 253
+# Unknown keys named in a refusal; the rest are counted.
+MAX_UNKNOWN_SHOWN = 5
 
 NO_GROUP = ("You are not in any group that can launch a server. "
             "Ask an administrator to add you to a group.")
@@ -82,13 +84,19 @@ def group_menu(entitlements: UserEntitlements, group_name: str | None, catalog: 
     if group_name is None:
         group = groups[0]
     else:
-        group = entitlements.group(group_name)
+        found = entitlements.find_groups(group_name)
+        if len(found) > 1:
+            paths = ", ".join(g.path for g in found)
+            raise OptionsRefused(400, f"You are in several groups named {shown(group_name)} "
+                                      f"({paths}); name the group by its path.")
+        group = found[0] if found else None
         if group is None and entitlements.everyone and group_name == entitlements.everyone.name:
-            raise OptionsRefused(403, f"Group {group_name!r} holds what every group grants; "
-                                      "it cannot be a launch group. Choose one of your groups.")
+            raise OptionsRefused(403, f"Group {shown(group_name)} holds what every group "
+                                      "grants; it cannot be a launch group. Choose one of "
+                                      "your groups.")
         if group is None:
-            raise OptionsRefused(403, f"You are not a member of group {group_name!r}, so you "
-                                      "cannot launch a server in it.")
+            raise OptionsRefused(403, f"You are not a member of group {shown(group_name)}, so "
+                                      "you cannot launch a server in it.")
     try:
         return resolve_menu(entitlements, group, catalog, prefix)
     except GroupMisconfigured as e:
@@ -125,14 +133,20 @@ def validate_user_options(user_options: object, entitlements: UserEntitlements,
         user_options = {}
     if not isinstance(user_options, Mapping):
         raise OptionsRefused(400, "Server options must be a JSON object.")
-    unknown = sorted(str(k) for k in user_options if k not in KEYS)
+    unknown = sorted((k for k in user_options if k not in KEYS), key=str)
     if unknown:
-        raise OptionsRefused(400, f"Unknown server option {', '.join(map(repr, unknown))}. "
+        named = ", ".join(shown(k) for k in unknown[:MAX_UNKNOWN_SHOWN])
+        more = len(unknown) - MAX_UNKNOWN_SHOWN
+        raise OptionsRefused(400, f"Unknown server option {named}"
+                                  f"{f' and {more} more' if more > 0 else ''}. "
                                   f"Known options are: {', '.join(KEYS)}.")
     for key in ("group", "instance_type", "image"):
         value = user_options.get(key)
         if value is not None and (not isinstance(value, str) or not value):
             raise OptionsRefused(400, f"Server option {key!r} must be a non-empty string.")
+        if value is not None and len(value) > MAX_NAME:
+            raise OptionsRefused(400, f"Server option {key!r} is longer than {MAX_NAME} "
+                                      "characters, so it names nothing.")
     safe_mode = user_options.get("safe_mode", False)
     if not isinstance(safe_mode, bool):
         raise OptionsRefused(400, "Server option 'safe_mode' must be true or false.")
@@ -171,16 +185,23 @@ def _pick(items, name: str | None, *, what: str, group: str):
         if item.name == name:
             return item
     offered = ", ".join(i.name for i in items) or "none"
-    raise OptionsRefused(403, f"The {what} {name!r} is not available in group {group}. "
+    raise OptionsRefused(403, f"The {what} {shown(name)} is not available in group {group}. "
                               f"Available: {offered}.")
 
 
 def reserved_env(menu: GroupMenu) -> set[str]:
-    names = set(PLUGIN_ENV)
+    """Names this launch sets besides the hub's own: env datasets' and the group's MLflow
+    variables."""
+    names = {name for name, _ in menu.settings.mlflow_env}
     for mounted in menu.datasets:
         if mounted.dataset.type == "env":
             names |= set(mounted.dataset.environment)
     return names
+
+
+def _named(name: str) -> str:
+    """A variable name that passed the name rules, bare in a sentence unless it is long."""
+    return name if len(name) <= MAX_ECHO else shown(name)
 
 
 def _check_env(env: object, menu: GroupMenu) -> dict[str, str]:
@@ -191,15 +212,19 @@ def _check_env(env: object, menu: GroupMenu) -> dict[str, str]:
     reserved = reserved_env(menu)
     clean = {}
     for name, value in env.items():
-        if not isinstance(name, str) or not ENV_NAME.match(name):
-            raise OptionsRefused(400, f"Environment variable name {name!r} is not valid: use "
-                                      "letters, digits and '_', not starting with a digit.")
-        if name in reserved or name.startswith(RESERVED_PREFIXES):
-            raise OptionsRefused(400, f"Environment variable {name} is set by the hub and "
-                                      "cannot be changed.")
+        if isinstance(name, str) and len(name) > MAX_ENV_NAME:
+            raise OptionsRefused(400, f"Environment variable name {shown(name)} is longer than "
+                                      f"{MAX_ENV_NAME} characters.")
+        if not is_env_name(name):
+            raise OptionsRefused(400, f"Environment variable name {shown(name)} is not valid: "
+                                      "use letters, digits and '_', not starting with a digit.")
+        if name in reserved or is_reserved_env(name):
+            raise OptionsRefused(400, f"Environment variable {_named(name)} is set by the hub "
+                                      "and cannot be changed.")
         if not isinstance(value, str):
-            raise OptionsRefused(400, f"Environment variable {name} must be a string.")
+            raise OptionsRefused(400, f"Environment variable {_named(name)} must be a string.")
         if len(value) > MAX_ENV_VALUE or "\x00" in value:
-            raise OptionsRefused(400, f"Environment variable {name} is too long or has a NUL byte.")
+            raise OptionsRefused(400, f"Environment variable {_named(name)} is too long or has "
+                                      "a NUL byte.")
         clean[name] = value
     return clean

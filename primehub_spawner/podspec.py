@@ -197,8 +197,10 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         plugin_env["CHOWN_HOME"] = "yes"
         if writable_paths:
             plugin_env["CHOWN_EXTRA"] = ",".join(writable_paths)
-    # Validation keeps users off the names above; dataset variables come before theirs.
-    overrides["environment"] = {**env, **plugin_env, **dict(choice.env)}
+    # Dataset variables first, then ours, then the group's mlflow-*-envs (which may not name
+    # ours), then the user's (validation keeps them off all the names before).
+    overrides["environment"] = {**env, **plugin_env, **dict(menu.settings.mlflow_env),
+                                **dict(choice.env)}
     return overrides
 
 

@@ -2,12 +2,15 @@
 
 `it:<name>` grants an InstanceType, `img:<name>` an Image, `ds:<name>` a Dataset read-only
 and `ds:rw:<name>` read-write. With a role prefix `p`, only `p:it:...` and so on count;
-without one, only unprefixed roles count. Every other role is ignored.
+without one, only unprefixed roles count. Every other role is ignored, and so is a role
+whose `<name>` cannot name a custom resource (a DNS subdomain, matched whole).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .names import is_dns_subdomain
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,7 @@ class Grants:
     # ... and the subset granted read-write.
     writable_datasets: frozenset[str] = frozenset()
 
-    def __or__(self, other: "Grants") -> "Grants":
+    def __or__(self, other: Grants) -> Grants:
         return Grants(
             self.instance_types | other.instance_types,
             self.images | other.images,
@@ -35,17 +38,18 @@ def parse_roles(role_names: Iterable[str], prefix: str = "") -> Grants:
     writable: set[str] = set()
     lead = f"{prefix}:" if prefix else ""
     for role in role_names:
-        if not role.startswith(lead):
+        if not isinstance(role, str) or not role.startswith(lead):
             continue
         kind, _, name = role[len(lead):].partition(":")
         if kind == "ds" and name.startswith("rw:"):
             name = name[len("rw:"):]
-            if name:
+            if is_dns_subdomain(name):
                 datasets.add(name)
                 writable.add(name)
             continue
-        if not name or ":" in name:
-            # `it:` alone, or a role of another prefix such as `c1:it:x` read unprefixed.
+        if not is_dns_subdomain(name):
+            # `it:` alone, a role of another prefix such as `c1:it:x` read unprefixed, or a
+            # name no resource can have (`it:a\n`).
             continue
         if kind == "it":
             instance_types.add(name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import re
 import time
 from pathlib import Path
 
@@ -22,8 +21,10 @@ from traitlets import Bool, Float, Unicode, default, validate
 
 from .crd_cache import shared_catalog_cache
 from .entitlements import UserEntitlements
+from .errors import refusal
 from .form import FormView, make_form_view
 from .labels import escape_label
+from .names import AUTH_STATE_KEY, is_safe_path
 from .options import OptionsRefused, options_from_form, validate_user_options
 from .podspec import (
     PodSettings,
@@ -35,20 +36,10 @@ from .podspec import (
 from .quantities import format_memory, parse_size_attribute
 from .quota import Usage, group_usage
 
-AUTH_STATE_KEY = "primehub"
-# Paths end up in mounts and in the postStart shell line; keep them plain.
-_SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
 TEMPLATES = Path(__file__).parent / "templates"
 _jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                             undefined=jinja2.StrictUndefined)
 _jinja.filters["memory"] = format_memory
-
-
-def refusal(status: int, sentence: str) -> web.HTTPError:
-    """An HTTPError whose sentence JupyterHub shows as is, on the form and in the API."""
-    error = web.HTTPError(status, sentence)
-    error.jupyterhub_message = sentence
-    return error
 
 
 # KubeSpawner settings whose strings it formats with the user's properties (get_pod_manifest).
@@ -181,7 +172,8 @@ class PrimeHubSpawner(KubeSpawner):
     @validate("dataset_mount_root", "project_root", "home_dir")
     def _check_path(self, proposal):
         value = proposal.value.rstrip("/") or "/"
-        if not _SAFE_PATH.match(value):
+        # Paths end up in mounts and in the postStart shell line; keep them plain.
+        if not is_safe_path(value):
             raise ValueError(f"PrimeHubSpawner.{proposal.trait.name} {proposal.value!r} must be "
                              "an absolute path of letters, digits, '_', '.', '-' and '/'.")
         return value
@@ -286,7 +278,8 @@ class PrimeHubSpawner(KubeSpawner):
 
     def _preselection(self) -> tuple[dict, bool, bool]:
         """(what to preselect, autolaunch, explain what is not available): the refused choice
-        being re-rendered, the form's own group switch without JavaScript, or a deep link."""
+        being re-rendered, or a deep link (the form's no-JavaScript group switch is one too:
+        a link carrying only `?group=`)."""
         handler = getattr(self, "handler", None)
         # JupyterHub clears `handler` when a start fails, before it re-renders the form; its
         # error line says what was wrong, so no notice repeats it.
@@ -297,10 +290,6 @@ class PrimeHubSpawner(KubeSpawner):
         def arg(*names):
             return next((v for v in (handler.get_argument(n, None) for n in names) if v), None)
 
-        if arg("ph_show"):  # the form's "Show this group's options" button: keep all it had
-            fields = {key: [v.decode("utf-8", "replace") for v in values]
-                      for key, values in handler.request.query_arguments.items()}
-            return options_from_form(fields), False, False
         preselect = {"group": arg("group"), "instance_type": arg("instancetype", "instance_type"),
                      "image": arg("image")}
         return preselect, arg("autolaunch") == "1", True
@@ -335,6 +324,8 @@ class PrimeHubSpawner(KubeSpawner):
         if self.manage_home_volume:
             for problem in home_size(entitlements, self.default_home_size)[1]:
                 self.log.warning("Home volume of %s: %s", self._log_name, problem)
+        for problem in (*choice.menu.left_out, *choice.menu.settings.problems):
+            self.log.warning("Start of %s: %s", self._log_name, problem)
         # KubeSpawner expands `{username}`-style templates in these settings; our values
         # (user variables, names, the usage JSON) are literal, so their braces are doubled.
         overrides = {key: _literal(value) if key in _TEMPLATED else value

@@ -177,12 +177,13 @@ def test_urls_in_the_page_are_built_from_the_hubs_base_url(open_page):
     html = page.content()
     base_url = re.search(r'base_url: "([^"]+)"', html).group(1)
     assert base_url == "/hub/"  # the dev hub serves at /
-    show = page.get_by_role("button", name="Show this group's options")
-    assert show.get_attribute("formaction") == f"{base_url}spawn"
+    switch = page.get_by_role("link", name="Research Lab")
+    assert switch.get_attribute("href") == f"{base_url}spawn?group=research"
     assert page.locator("#spawn_form").get_attribute("action").startswith(f"{base_url}spawn?")
     # Nothing else in the form points anywhere.
-    assert page.locator("#primehub-options [href], #primehub-options [src], "
-                        "#primehub-options [action]").count() == 0
+    assert page.locator("#primehub-options [href]:not(.ph-switch-group), "
+                        "#primehub-options [src], #primehub-options [action], "
+                        "#primehub-options [formaction]").count() == 0
 
 
 def test_names_from_the_cluster_are_shown_as_text(open_page, servers):

@@ -1,8 +1,7 @@
 """`PrimeHubAuthenticator.allowed_roles`, set in the hub's configuration (DESIGN §6): only
 users holding one of the roles, directly or through a group, may log in."""
-from jupyterhub import orm
-
 from doubles import FakeOIDC
+from jupyterhub import orm
 
 ALLOWED = "jupyterhub-user"
 
@@ -18,7 +17,7 @@ def test_allowed_roles_turn_allow_all_off(hub):
 
 
 async def test_user_without_the_role_is_refused_with_a_sentence(hub, keycloak_login):
-    browser, r = await keycloak_login("alice", expect=403)
+    _browser, r = await keycloak_login("alice", expect=403)
     assert ("Your Keycloak account holds none of the roles allowed to use this hub "
             f"({ALLOWED}); ask an administrator.") in r.text
     assert orm.User.find(hub.db, "alice") is None

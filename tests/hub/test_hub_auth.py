@@ -11,14 +11,15 @@ from urllib.parse import urlparse
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from doubles import DownKeycloakAdmin, FakeOIDC, query_of
 from jupyterhub import orm
 from traitlets.config import Config
 
-from doubles import DownKeycloakAdmin, FakeOIDC, query_of
+from primehub_spawner.authenticator import KEYCLOAK_DOWN, PrimeHubAuthenticator
+from primehub_spawner.names import AUTH_STATE_KEY
 
 CLIENT_ID = "jupyterhub"
-from primehub_spawner.authenticator import KEYCLOAK_DOWN, PrimeHubAuthenticator
-from primehub_spawner.spawner import AUTH_STATE_KEY
+
 
 def hub_config(c, edge):
     FakeOIDC.configure(c, CLIENT_ID)
@@ -28,7 +29,7 @@ def hub_config(c, edge):
 # ---- login -------------------------------------------------------------------------------
 
 async def test_login_stores_entitlements_and_syncs_groups(hub, keycloak_login, oidc):
-    browser, r = await keycloak_login("alice")
+    _browser, r = await keycloak_login("alice")
     assert urlparse(r.headers["location"]).path == "/hub/home"
     user = hub.users["alice"]
     assert user.admin is False
@@ -61,7 +62,7 @@ async def test_admin_comes_from_keycloak(hub, keycloak_login, edge, api):
 ])
 async def test_bad_id_token_is_refused_with_403(hub, keycloak_login, oidc, claims):
     oidc.id_token_claims = claims
-    browser, r = await keycloak_login("alice", expect=403)
+    _browser, r = await keycloak_login("alice", expect=403)
     assert "The ID token from Keycloak failed verification" in r.text
     assert "log in again" in r.text
     assert orm.User.find(hub.db, "alice") is None
@@ -69,7 +70,7 @@ async def test_bad_id_token_is_refused_with_403(hub, keycloak_login, oidc, claim
 
 async def test_id_token_with_a_bad_signature_is_refused_with_403(hub, keycloak_login, oidc):
     oidc.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    browser, r = await keycloak_login("alice", expect=403)
+    _browser, r = await keycloak_login("alice", expect=403)
     assert "The ID token from Keycloak failed verification (Signature verification failed)" \
         in r.text
     assert orm.User.find(hub.db, "alice") is None
@@ -77,7 +78,7 @@ async def test_id_token_with_a_bad_signature_is_refused_with_403(hub, keycloak_l
 
 async def test_keycloak_down_at_login_is_a_503_sentence(hub, keycloak_login):
     hub.authenticator.keycloak = DownKeycloakAdmin()
-    browser, r = await keycloak_login("alice", expect=503)
+    _browser, r = await keycloak_login("alice", expect=503)
     assert KEYCLOAK_DOWN in r.text
     assert orm.User.find(hub.db, "alice") is None
 
@@ -232,6 +233,16 @@ def authenticator(**settings) -> PrimeHubAuthenticator:
     pytest.param({"client_secret": None}, ValueError,
                  "PrimeHubAuthenticator.client_id and client_secret must be set",
                  id="no-client-secret"),
+    pytest.param({"allowed_roles": {"hub-user"}, "allow_all": True}, ValueError,
+                 "PrimeHubAuthenticator.allowed_roles is set, but Authenticator.allow_all = True "
+                 "lets every Keycloak user in, so allowed_roles would be ignored; remove one "
+                 "of the two.", id="allowed-roles-and-allow-all"),
+    pytest.param({"allow_all": True, "allowed_users": {"alice"}}, ValueError,
+                 "PrimeHubAuthenticator.allowed_users is set, but Authenticator.allow_all",
+                 id="allowed-users-and-allow-all"),
+    pytest.param({"allowed_groups": {"research"}, "allow_all": True}, ValueError,
+                 "PrimeHubAuthenticator.allowed_groups is set, but Authenticator.allow_all",
+                 id="allowed-groups-and-allow-all"),
 ])
 def test_configuration_errors_name_the_setting(settings, error, sentence):
     with pytest.raises(error) as raised:
@@ -248,6 +259,19 @@ def test_configuration_defaults_make_a_keycloak_client():
     assert (auth.enable_pkce, auth.enable_auth_state, auth.manage_groups,
             auth.refresh_pre_spawn) == (True, True, True, True)
     assert auth.username_claim == "preferred_username"
+
+
+@pytest.mark.parametrize("settings, allow_all", [
+    pytest.param({}, True, id="no-allow-setting-keycloak-decides"),
+    pytest.param({"allowed_users": {"alice"}}, False, id="allowed-users"),
+    pytest.param({"allowed_groups": {"research"}}, False, id="allowed-groups"),
+    pytest.param({"allowed_roles": {"hub-user"}}, False, id="allowed-roles"),
+    pytest.param({"allow_existing_users": True}, False, id="allow-existing-users"),
+    pytest.param({"allow_all": False}, False, id="explicitly-off"),
+    pytest.param({"allow_all": True}, True, id="explicitly-on"),
+])
+def test_any_allow_setting_turns_allow_all_off(settings, allow_all):
+    assert authenticator(**settings).allow_all is allow_all
 
 
 def test_verify_id_token_is_a_setting():

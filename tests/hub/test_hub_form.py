@@ -6,8 +6,8 @@ Reading is done without JavaScript: what the HTML says is selected, disabled and
 import logging
 
 import pytest
-
 from doubles import FakeCatalogCache, demo_objects, image_cr, instance_type_cr, running_pod
+
 from primehub_spawner.options import NO_GROUP
 
 XSS = "<img src=x onerror=alert(1)>"

@@ -78,11 +78,13 @@ def make_catalog(*objs: Mapping) -> Catalog:
 # ---- Keycloak -----------------------------------------------------------------------------
 
 def make_group(name: str, roles: Iterable[str] = (), attributes: Mapping | None = None,
-               display_name: str | None = None, id: str | None = None) -> Group:
+               display_name: str | None = None, id: str | None = None,
+               path: str | None = None) -> Group:
     attrs = dict(attributes or {})
     if display_name is not None:
         attrs["displayName"] = display_name
-    return Group(id=id or f"gid-{name}", name=name, roles=tuple(roles), attributes=attrs)
+    return Group(id=id or f"gid-{name}", name=name, roles=tuple(roles), attributes=attrs,
+                 path=f"/{name}" if path is None else path)
 
 
 def make_user(groups: Iterable[Group] = (), everyone: Group | None = None,

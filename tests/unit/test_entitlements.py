@@ -2,12 +2,27 @@
 import json
 
 import pytest
+from builders import (
+    dataset_cr,
+    demo_catalog,
+    demo_user,
+    image_cr,
+    instance_type_cr,
+    make_catalog,
+    make_group,
+    make_user,
+)
 
-from builders import (dataset_cr, demo_catalog, demo_user, image_cr, instance_type_cr,
-                      make_catalog, make_group, make_user)
-from primehub_spawner.entitlements import (Group, GroupMisconfigured, GroupSettings, Quota,
-                                           UserEntitlements, group_settings, project_dir,
-                                           resolve_menu)
+from primehub_spawner.entitlements import (
+    Group,
+    GroupMisconfigured,
+    GroupSettings,
+    Quota,
+    UserEntitlements,
+    group_settings,
+    project_dir,
+    resolve_menu,
+)
 
 
 def summary(menu):
@@ -314,3 +329,143 @@ def test_group_display_name(attributes, expected):
 ])
 def test_quota_unlimited(quota, unlimited):
     assert quota.unlimited is unlimited
+
+
+# ---- hardening (issue 8) ------------------------------------------------------------------
+
+@pytest.mark.parametrize("dataset, writable", [
+    pytest.param("team-data", True, id="pv"),
+    pytest.param("shared-nfs", True, id="nfs"),
+    pytest.param("host-data", True, id="host-path"),
+    pytest.param("git-repo", False, id="git-synced-read-only"),
+    pytest.param("public-env", False, id="env-no-volume"),
+])
+def test_read_write_only_for_volumes_a_pod_can_write(dataset, writable):
+    user = make_user([make_group("launch", [f"ds:rw:{dataset}"])])
+    [mounted] = resolve_menu(user, user.group("launch"), demo_catalog()).datasets
+    assert mounted.writable is writable
+
+
+def shared(name, *, lgo=False, path=None, **more):
+    attributes = dict(SHARED_LGO if lgo else SHARED, **more)
+    return make_group(name, attributes=attributes, id=f"gid-{path or name}",
+                      **({"path": path} if path else {}))
+
+
+@pytest.mark.parametrize("groups, launch, sentence", [
+    pytest.param([shared("ml_team"), shared("ml-team")], "ml_team",
+                 "Groups ml_team and ml-team both have the shared volume project-ml-team",
+                 id="underscore-and-dash-both-mounted"),
+    pytest.param([shared("Research"), shared("research")], "research",
+                 "Groups research and Research both have the shared volume project-research",
+                 id="case-both-mounted"),
+    pytest.param([shared("ml_team", lgo=True), shared("ml-team")], "ml-team",
+                 "Groups ml-team and ml_team both have", id="launch-group-volume-is-another-s"),
+    pytest.param([shared("a", lgo=False), shared("ml_team"), shared("ml-team")], "a",
+                 "Groups ml-team and ml_team both have", id="both-mounted-in-a-third-group"),
+    pytest.param([shared("team", path="/a/team"), shared("team", path="/b/team")], "/a/team",
+                 "Groups /a/team and /b/team both have the shared volume project-team",
+                 id="subgroups-of-one-name"),
+])
+def test_groups_sharing_a_volume_name_are_refused(groups, launch, sentence):
+    user = make_user(groups)
+    with pytest.raises(GroupMisconfigured) as info:
+        resolve_menu(user, user.group(launch), make_catalog())
+    assert sentence in str(info.value)
+    assert "ask an administrator to rename one of them" in str(info.value)
+
+
+@pytest.mark.parametrize("groups, launch, mounted", [
+    pytest.param([shared("a"), shared("ml_team", lgo=True), shared("ml-team")], "a",
+                 ["a", "ml-team"], id="only-one-mounted-here"),
+    pytest.param([make_group("ml_team"), shared("ml-team")], "ml_team", ["ml-team"],
+                 id="the-other-has-no-volume"),
+])
+def test_a_name_clash_that_does_not_meet_in_this_launch_is_fine(groups, launch, mounted):
+    user = make_user(groups)
+    menu = resolve_menu(user, user.group(launch), make_catalog())
+    assert [g.name for g in menu.shared_volume_groups] == mounted
+
+
+BIG = "9" * 400
+
+
+@pytest.mark.parametrize("attributes, left_out", [
+    pytest.param(dict(SHARED, **{"quota-memory": BIG}), True, id="quota-memory-400-digits"),
+    pytest.param(dict(SHARED, **{"quota-cpu": BIG}), True, id="quota-cpu-400-digits"),
+    pytest.param(dict(SHARED, **{"project-quota-gpu": "²"}), True, id="gpu-superscript"),
+    pytest.param({"quota-cpu": BIG}, False, id="no-volume-nothing-to-say"),
+])
+def test_another_group_s_bad_attribute_leaves_only_it_out(attributes, left_out):
+    user = make_user([make_group("launch", ["it:small"]),
+                      make_group("bad", attributes=attributes, display_name="Bad")])
+    menu = resolve_menu(user, user.group("launch"), make_catalog(instance_type_cr("small")))
+    assert [it.name for it in menu.instance_types] == ["small"]
+    assert menu.shared_volume_groups == ()
+    assert bool(menu.left_out) is left_out
+    for sentence in menu.left_out:
+        assert sentence.startswith("Group Bad has an invalid ")
+        assert sentence.endswith("Its shared volume is not mounted until then.")
+        assert len(sentence) < 300  # the 400 digits are not echoed whole
+
+
+@pytest.mark.parametrize("attributes", [
+    pytest.param({"quota-cpu": "9" * 400}, id="cpu-400-digits-is-not-unlimited"),
+    pytest.param({"quota-gpu": "٣"}, id="gpu-arabic-indic-digit"),
+    pytest.param({"project-quota-gpu": "9" * 30}, id="gpu-too-many-digits"),
+])
+def test_unreadable_quota_is_misconfigured(attributes):
+    with pytest.raises(GroupMisconfigured):
+        group_settings(make_group("g", attributes=attributes))
+
+
+@pytest.mark.parametrize("lists, env, problems", [
+    pytest.param({"mlflow-tracking-envs": ["A=1", "B=x=y"], "mlflow-artifact-envs": ["C="]},
+                 (("A", "1"), ("B", "x=y"), ("C", "")), [], id="all-values-in-order"),
+    pytest.param({"mlflow-tracking-envs": ["NOEQUALS"]}, (), ["value 'NOEQUALS' is not NAME=value"],
+                 id="no-equals"),
+    pytest.param({"mlflow-tracking-envs": ["X\n=1"]}, (), ["is not NAME=value"],
+                 id="name-with-newline"),
+    pytest.param({"mlflow-tracking-envs": ["1A=1", "A B=1"]}, (),
+                 ["'1A=1'", "'A B=1'"], id="bad-names"),
+    pytest.param({"mlflow-artifact-envs": ["JUPYTERHUB_API_TOKEN=x", "LD_PRELOAD=/x.so",
+                                           "MLFLOW_TRACKING_URI=x"]}, (),
+                 ["may not set JUPYTERHUB_API_TOKEN", "may not set LD_PRELOAD",
+                  "may not set MLFLOW_TRACKING_URI"], id="reserved-names"),
+    pytest.param({"mlflow-tracking-envs": ["A=" + "x" * 20000]}, (), ["too long"],
+                 id="value-too-long"),
+])
+def test_mlflow_list_attributes(lists, env, problems):
+    group = Group(id="g", name="g", list_attributes={k: tuple(v) for k, v in lists.items()})
+    settings = group_settings(group)
+    assert settings.mlflow_env == env
+    assert len(settings.problems) == len(problems)
+    for sentence, expected in zip(settings.problems, problems):
+        assert expected in sentence and sentence.endswith("ignored.")
+
+
+def test_group_json_keeps_path_and_list_attributes():
+    group = Group(id="g", name="team", path="/a/team",
+                  list_attributes={"mlflow-tracking-envs": ("A=1", "B=2")})
+    assert Group.from_json(json.loads(json.dumps(group.to_json()))) == group
+    assert "list_attributes" not in Group(id="g", name="g").to_json()  # small when unused
+
+
+def test_older_auth_state_without_path_or_lists_is_read():
+    group = Group.from_json({"id": "g", "name": "team", "roles": [], "attributes": {}})
+    assert (group.path, group.list_attributes) == ("", {})
+
+
+@pytest.mark.parametrize("key, found", [
+    pytest.param("solo", ["/solo"], id="unique-name"),
+    pytest.param("team", ["/a/team", "/b/team"], id="shared-name"),
+    pytest.param("/b/team", ["/b/team"], id="path"),
+    pytest.param("/team", [], id="unknown-path"),
+    pytest.param(["team"], [], id="not-text"),
+])
+def test_groups_are_found_by_name_or_path(key, found):
+    user = make_user([make_group("team", id="1", path="/a/team"),
+                      make_group("team", id="2", path="/b/team"),
+                      make_group("solo", id="3", path="/solo")])
+    assert [g.path for g in user.find_groups(key)] == found
+    assert [user.group_key(g) for g in user.groups] == ["/a/team", "/b/team", "solo"]

@@ -75,3 +75,40 @@ def test_a_refused_choice_is_kept_silently():
         "env": {"JUPYTERHUB_X": "1"}})
     assert chosen(view) == ("research", "cpu-1", "pytorch")
     assert view.notices == [] and view.safe_mode and view.env == [("JUPYTERHUB_X", "1")]
+
+
+# ---- hardening (issue 8) ------------------------------------------------------------------
+
+def test_subgroups_of_one_name_are_keyed_by_path():
+    from builders import make_group, make_user
+    user = make_user([make_group("team", ["it:small"], id="1", path="/a/team"),
+                      make_group("team", ["it:small"], id="2", path="/b/team")])
+    view = make_form_view(user, demo_catalog(), preselect={"group": "/b/team"})
+    assert [(g.key, g.selected) for g in view.groups] == [("/a/team", False), ("/b/team", True)]
+    assert view.notices == []
+
+
+@pytest.mark.parametrize("preselect", [
+    pytest.param(["research"], id="not-a-mapping"),
+    pytest.param({"group": ["research"], "instance_type": {"a": 1}, "image": 5,
+                  "env": ["A=1"], "safe_mode": "yes"}, id="wrong-types"),
+    pytest.param({"group": "g" * 160_000}, id="huge-group"),
+])
+def test_any_preselection_gives_a_form(preselect):
+    view = make_form_view(demo_user("alice"), demo_catalog(), preselect=preselect)
+    assert chosen(view) == ("class-101", "cpu-1", "base-notebook")
+    assert all(len(notice) < 200 for notice in view.notices)
+    assert view.env == [] and view.safe_mode is False
+
+
+def test_a_misconfigured_other_group_is_a_note_of_each_launch():
+    from builders import make_group, make_user
+    alice = demo_user("alice")
+    bad = make_group("broken", attributes={"enabled-shared-volume": "true",
+                                           "shared-volume-capacity": "1G", "quota-cpu": "9" * 400})
+    view = make_form_view(make_user([*alice.groups, bad], alice.everyone), demo_catalog())
+    notes = {g.key: g.notes for g in view.groups}
+    assert notes["broken"] == []
+    assert len(notes["research"]) == 1 and "Its shared volume is not mounted" in notes["research"][0]
+    assert next(g for g in view.groups if g.key == "broken").problem.startswith(
+        "Group broken has an invalid quota-cpu attribute")

@@ -1,13 +1,26 @@
 """`user_options`: form translation and validation against current entitlements
 (DESIGN §4, primehub_spawner.options)."""
 import pytest
+from builders import (
+    demo_catalog,
+    demo_user,
+    image_cr,
+    instance_type_cr,
+    lab,
+    make_catalog,
+    make_group,
+    make_user,
+)
 
-from builders import (demo_catalog, demo_user, image_cr, instance_type_cr, lab, make_catalog,
-                      make_group, make_user)
-from primehub_spawner.options import (MAX_ENV, NO_GROUP, OptionsRefused, options_from_form,
-                                      validate_user_options)
+from primehub_spawner.entitlements import Group
+from primehub_spawner.options import (
+    MAX_ENV,
+    NO_GROUP,
+    OptionsRefused,
+    options_from_form,
+    validate_user_options,
+)
 from primehub_spawner.quota import Usage
-
 
 # ---- options_from_form: translation only --------------------------------------------------
 
@@ -143,7 +156,10 @@ def test_role_prefix_is_applied():
 
 # ---- validate_user_options: every refusal -------------------------------------------------
 
-def quota_used(user=Usage(), group=Usage()):
+NOTHING = Usage()
+
+
+def quota_used(user=NOTHING, group=NOTHING):
     return lambda _group: (user, group)
 
 
@@ -313,3 +329,93 @@ def test_no_quota_attributes_means_unlimited():
     user, catalog = lab()
     huge = quota_used(Usage(1000, 100, 10**15), Usage(1000, 100, 10**15))
     assert validate_user_options({}, user, catalog, usage=huge).instance_type.name == "small"
+
+
+# ---- hardening (issue 8): full matches, bounded echoes, capped names -----------------------
+
+HUGE = "K" * 160_000
+
+
+@pytest.mark.parametrize("options, status, reason", [
+    pytest.param({"env": {"X\n": "1"}}, 400, "Environment variable name 'X\\n' is not valid",
+                 id="env-name-trailing-newline"),
+    pytest.param({"env": {"\nX": "1"}}, 400, "is not valid", id="env-name-leading-newline"),
+    pytest.param({"env": {"X\r": "1"}}, 400, "is not valid", id="env-name-carriage-return"),
+    pytest.param({"env": {"Ⅻ": "1"}}, 400, "is not valid", id="env-name-unicode-numeral"),
+    pytest.param({"env": {"A" * 257: "1"}}, 400, "is longer than 256 characters",
+                 id="env-name-too-long"),
+    pytest.param({"env": {HUGE: "1"}}, 400, "is longer than 256 characters",
+                 id="env-name-160-kb"),
+    pytest.param({HUGE: 1}, 400, "Unknown server option 'KKKK", id="unknown-key-160-kb"),
+    pytest.param({f"k{i}": 1 for i in range(50)}, 400, "and 45 more.",
+                 id="many-unknown-keys-counted"),
+    pytest.param({"group": "research\n"}, 403, "not a member of group 'research\\n'",
+                 id="group-trailing-newline"),
+    pytest.param({"group": "g" * 254}, 400, "'group' is longer than 253 characters",
+                 id="group-too-long"),
+    pytest.param({"instance_type": "i" * 254}, 400, "'instance_type' is longer than 253",
+                 id="instance-type-too-long"),
+    pytest.param({"image": HUGE}, 400, "'image' is longer than 253", id="image-160-kb"),
+    pytest.param({"group": "g" * 253}, 403, "not a member of group 'gggg", id="group-253-echo-cut"),
+    pytest.param({"instance_type": "cpu-1\n"}, 403, "instance type 'cpu-1\\n' is not available",
+                 id="instance-type-trailing-newline"),
+])
+def test_refused_with_a_bounded_sentence(options, status, reason):
+    with pytest.raises(OptionsRefused) as info:
+        validate_user_options(options, demo_user("alice"), demo_catalog())
+    assert (info.value.status, reason in info.value.message) == (status, True), info.value.message
+    assert len(info.value.message) < 400
+
+
+@pytest.mark.parametrize("env, reason", [
+    pytest.param({"MLFLOW_S3_ENDPOINT_URL": "x"}, "MLFLOW_S3_ENDPOINT_URL is set by the hub",
+                 id="group-mlflow-list-variable"),
+    pytest.param({"AWS_ACCESS_KEY_ID": "x"}, "AWS_ACCESS_KEY_ID is set by the hub",
+                 id="group-mlflow-artifact-variable"),
+])
+def test_the_launch_group_s_mlflow_variables_are_reserved(env, reason):
+    _, catalog = lab()
+    lists = {"mlflow-tracking-envs": ("MLFLOW_S3_ENDPOINT_URL=http://s3",),
+             "mlflow-artifact-envs": ("AWS_ACCESS_KEY_ID=k",)}
+    user = make_user([Group(id="g", name="lab", roles=("it:small", "img:base"),
+                            list_attributes=lists)])
+    with pytest.raises(OptionsRefused) as info:
+        validate_user_options({"env": env}, user, catalog)
+    assert info.value.status == 400 and reason in info.value.message
+
+
+def two_teams():
+    return make_user([make_group("team", ["it:small", "img:base"], id="1", path="/a/team"),
+                      make_group("team", ["it:small", "img:base"], id="2", path="/b/team")])
+
+
+@pytest.mark.parametrize("options, expected", [
+    pytest.param({"group": "/b/team"}, "2", id="by-path"),
+    pytest.param({"group": "/a/team"}, "1", id="other-by-path"),
+])
+def test_a_subgroup_is_named_by_its_path(options, expected):
+    catalog = make_catalog(instance_type_cr("small"), image_cr("base"))
+    assert validate_user_options(options, two_teams(), catalog).menu.group.id == expected
+
+
+def test_a_name_two_groups_share_is_refused():
+    catalog = make_catalog(instance_type_cr("small"), image_cr("base"))
+    with pytest.raises(OptionsRefused) as info:
+        validate_user_options({"group": "team"}, two_teams(), catalog)
+    assert info.value.status == 400
+    assert info.value.message == ("You are in several groups named 'team' (/a/team, /b/team); "
+                                  "name the group by its path.")
+
+
+def test_another_group_s_bad_attribute_does_not_stop_a_start():
+    user = demo_user("alice")
+    bad = make_group("broken", attributes={"quota-memory": "9" * 400,
+                                           "enabled-shared-volume": "true",
+                                           "shared-volume-capacity": "1G"})
+    user = make_user([*user.groups, bad], user.everyone)
+    choice = validate_user_options({"group": "research"}, user, demo_catalog())
+    assert [g.name for g in choice.menu.shared_volume_groups] == ["research"]
+    assert "Group broken has an invalid quota-memory" in choice.menu.left_out[0]
+    with pytest.raises(OptionsRefused) as info:
+        validate_user_options({"group": "broken"}, user, demo_catalog())
+    assert info.value.status == 403 and "invalid quota-memory attribute '99" in info.value.message

@@ -322,9 +322,10 @@ def test_env_dataset_exports_both_spellings():
 
 
 @pytest.mark.parametrize("dataset, writable", [
-    pytest.param(Dataset(name="My_Data.v2", display_name="", description="", type="pv",
+    # Dots make a valid object name (a DNS subdomain) but not a volume name (a DNS label).
+    pytest.param(Dataset(name="my-data.v2", display_name="", description="", type="pv",
                          volume_name="my-data", home_symlink=True), True, id="pv"),
-    pytest.param(Dataset(name="Shared.NFS", display_name="", description="", type="nfs",
+    pytest.param(Dataset(name="shared.nfs", display_name="", description="", type="nfs",
                          nfs_server="10.0.0.5", nfs_path="/export"), False, id="nfs"),
     pytest.param(Dataset(name="x" * 60, display_name="", description="", type="hostPath",
                          host_path="/srv/x"), False, id="host-path-long-name"),

@@ -34,6 +34,12 @@ def grants(it=(), img=(), ds=(), rw=()):
     pytest.param(["c1:it:a", "it:b", "c2:it:c"], "c1", grants(it=["a"]), id="prefix-mixed"),
     pytest.param(["c1it:a", "c1:", "c1:it:"], "c1", grants(), id="prefix-malformed"),
     pytest.param(["c10:it:a"], "c1", grants(), id="prefix-is-whole-segment"),
+    pytest.param(["it:a\n", "img:b\n", "ds:c\n", "ds:rw:d\n"], "", grants(),
+                 id="trailing-newline-names-nothing"),
+    pytest.param(["it:A", "img:b c", "ds:rw:" + "d" * 254, "ds:é"], "", grants(),
+                 id="not-resource-names"),
+    pytest.param(["it:gpu.large", "ds:rw:team-data"], "",
+                 grants(it=["gpu.large"], rw=["team-data"]), id="dots-and-dashes"),
 ])
 def test_parse_roles(roles, prefix, expected):
     assert parse_roles(roles, prefix) == expected

@@ -19,6 +19,8 @@ def no_cluster(monkeypatch):
     pytest.param("default_home_size", "lots", "default_home_size 'lots' is not a size", id="home-size"),
     pytest.param("dataset_mount_root", "data; rm -rf /", "dataset_mount_root", id="mount-root-shell"),
     pytest.param("project_root", "relative/path", "project_root", id="project-root-relative"),
+    pytest.param("project_root", "/project\n", "project_root", id="project-root-trailing-newline"),
+    pytest.param("home_dir", "/home/../etc", "home_dir", id="home-dir-parent-step"),
     pytest.param("home_dir", "/home/$USER", "home_dir", id="home-dir-variable"),
     pytest.param("role_prefix", "c1:", "role_prefix 'c1:' must not contain ':'", id="prefix-colon"),
 ])
