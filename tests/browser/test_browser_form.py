@@ -54,7 +54,7 @@ def test_changing_the_group_swaps_the_lists_without_a_reload(open_page):
     expect(datasets.filter(has_text="Shared NFS")).to_contain_text("read-only")
     quota = research.get_by_role("group", name="Quota")
     expect(quota).to_contain_text(
-        re.compile(r"You use [\d.]+ of 4 CPU, \d+ of 1 GPU, \S+ of 8G memory\."))
+        re.compile(r"You use [\d.]+ of 4 CPU, \d+ of 1 GPU, \S+ of 8Gi memory\."))
     expect(quota).to_contain_text(re.compile(r"The group uses [\d.]+ of 16 CPU, \d+ of 2 GPU"))
     # Each group keeps its own choice; only the shown group's is sent.
     research.get_by_role("radio", name="CPU 2").check()
@@ -133,7 +133,7 @@ def test_an_instance_type_over_the_groups_quota_is_disabled_with_the_reason(open
         expect(page.get_by_role("radio", name="CPU 2")).to_be_enabled()
         quota = page.get_by_role("region", name="Options of group Research Lab").get_by_role(
             "group", name="Quota")
-        expect(quota).to_contain_text("The group uses 4 of 16 CPU, 1 of 1 GPU, 8G of 32G memory.")
+        expect(quota).to_contain_text("The group uses 4 of 16 CPU, 1 of 1 GPU, 8Gi of 32Gi memory.")
     finally:
         run(restore_group_attributes("research", before))
 
@@ -146,7 +146,7 @@ def test_names_a_screen_reader_reads_and_variable_rows(open_page):
     for group in ("Instance type", "Image", "Datasets", "Quota"):
         expect(page.get_by_role("group", name=group, exact=True)).to_be_visible()
     cpu1 = page.get_by_role("radio", name="CPU 1", exact=True)
-    expect(cpu1).to_have_accessible_description("CPU 1 · Memory 1G 1 CPU, 1 GB memory")
+    expect(cpu1).to_have_accessible_description("CPU 1 · Memory 1Gi 1 CPU, 1 GB memory")
     expect(page.get_by_role("radio", name="Private Image")).to_have_accessible_description(
         "CPU System image An image from a private registry")
     # Clicking anywhere on a card chooses it.
