@@ -159,7 +159,7 @@ def test_hub_reads_the_demo_data():
     datasets = names("datasets")
     assert {"team-data", "shared-nfs", "host-data", "git-repo", "public-env",
             "class-only"} <= set(datasets)
-    assert datasets["shared-nfs"]["spec"]["nfs.server"]
+    assert datasets["shared-nfs"]["spec"]["nfs"]["server"] == "10.0.0.50"
     assert datasets["public-env"]["spec"]["variables"] == {"REGION": "tw", "BUCKET": "demo"}
     assert datasets["class-only"]["metadata"]["annotations"][
         "dataset.primehub.io/launchGroupOnly"] == "true"
