@@ -391,7 +391,8 @@ def parse_dataset(obj: Mapping) -> Dataset:
     display_name, description = _names(spec, name)
     dataset_type = _required_text(spec, "type")
     if dataset_type not in DATASET_TYPES:
-        raise InvalidResource(f"type {shown(dataset_type)} is not one of {', '.join(DATASET_TYPES)}")
+        raise InvalidResource(
+            f"type {shown(dataset_type)} is not one of {', '.join(DATASET_TYPES)}")
     mount_root = _text(annotations, ANNOTATION + "mountRoot", where="mountRoot")
     fields: dict = {
         "mount_root": _path(mount_root, "mountRoot") if mount_root else "",
@@ -420,7 +421,8 @@ def parse_dataset(obj: Mapping) -> Dataset:
     elif dataset_type == "git":
         # The url is only shown: a git dataset with an empty one still mounts.
         fields["git_url"] = _text(spec, "url")
-        fields["git_secret"] = _text(_nested(spec, "gitsync"), "secret", where="spec.gitsync.secret")
+        fields["git_secret"] = _text(_nested(spec, "gitsync"), "secret",
+                                     where="spec.gitsync.secret")
         for key, default, field_name in (("gitSyncHostRoot", "/home/dataset", "git_sync_host_root"),
                                          ("gitSyncRoot", "/gitsync", "git_sync_root")):
             root = _text(annotations, ANNOTATION + key, where=key) or default
