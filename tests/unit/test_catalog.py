@@ -1,13 +1,17 @@
 """Custom resources -> typed catalog entries, and the reasons for rejecting them
 (DESIGN §2.2, primehub_spawner.catalog)."""
 import dataclasses
+from pathlib import Path
 
 import pytest
+import yaml
 from builders import cr, dataset_cr, demo_catalog, image_cr, instance_type_cr, without
 
 from primehub_spawner.catalog import (
     DATASET_TYPES,
+    GROUP,
     PLURALS,
+    VERSION,
     InvalidResource,
     dataset_env_names,
     parse_dataset,
@@ -15,6 +19,8 @@ from primehub_spawner.catalog import (
     parse_instance_type,
 )
 from primehub_spawner.names import is_dns_label
+
+CRDS = Path(__file__).resolve().parents[2] / "crds"
 
 # ---- InstanceType -------------------------------------------------------------------------
 
@@ -601,3 +607,10 @@ def test_demo_catalog_parses():
 def test_plurals_match_the_crds():
     assert PLURALS == {"InstanceType": "instancetypes", "Image": "images",
                        "Dataset": "datasets"}
+    crds = [doc for path in sorted(CRDS.glob("*.yaml"))
+            for doc in yaml.safe_load_all(path.read_text())
+            if doc and doc["kind"] == "CustomResourceDefinition"]
+    served = {(crd["spec"]["group"], version["name"], crd["spec"]["names"]["kind"],
+               crd["spec"]["names"]["plural"])
+              for crd in crds for version in crd["spec"]["versions"]}
+    assert served == {(GROUP, VERSION, kind, plural) for kind, plural in PLURALS.items()}
