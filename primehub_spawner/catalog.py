@@ -3,7 +3,11 @@
 Pure: each `parse_*` takes the object as the API server returns it (a dict) and returns a
 frozen entry, or raises `InvalidResource` with a sentence naming what is wrong. The watch
 cache (`crd_cache.py`) calls them and leaves rejected objects out of the catalog.
-Several spec keys are literal dotted strings (`limits.cpu`), not nested objects.
+
+The shapes are PrimeHub's own (DESIGN §2.2, its CRDs in crds/): InstanceType spec keys are
+literal dotted strings (`limits.cpu`), Dataset sub-specs are nested objects
+(`spec.nfs.server`). PrimeHub's console writes `null` for an unset field: null means absent
+everywhere. Untrusted values are echoed through `names.shown`, cut short.
 """
 from __future__ import annotations
 
@@ -13,8 +17,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .names import is_dns_label
-from .quantities import parse_cpu, parse_memory
+from .names import (
+    is_dns_label,
+    is_dns_subdomain,
+    is_kube_env_name,
+    is_label_value,
+    is_qualified_name,
+    is_reserved_dataset_env,
+    is_safe_path,
+    shown,
+)
+from .quantities import LARGEST, parse_cpu, parse_memory
 
 GROUP = "primehub.io"
 VERSION = "v1alpha1"
@@ -25,12 +38,13 @@ DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 DATASET_TYPES = ("env", "git", "pv", "hostPath", "nfs")
 ANNOTATION = "dataset.primehub.io/"
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_RESOURCE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-# Paths end up in mounts and in a postStart shell command; keep them to plain characters.
-_SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A pv dataset whose volumeName starts so is a directory on the node (PrimeHub's legacy form).
+LEGACY_HOSTPATH = "hostpath:"
+# The console (GraphQL) may leave its type marker among an env dataset's variables.
+GRAPHQL_TYPENAME = "__typename"
+
+# GPU counts: ASCII digits only (`"²".isdigit()` is true in Python, and int() refuses it).
+_COUNT = re.compile(r"[ ]*([0-9]{1,19})[ ]*")
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _TOLERATION_EFFECTS = {"", "NoSchedule", "PreferNoSchedule", "NoExecute"}
 
@@ -100,14 +114,14 @@ class Dataset:
     mount_root: str = ""
     home_symlink: bool = False
     launch_group_only: bool = False
-    # pv
+    # pv: the claim is `dataset-<volume_name>`
     volume_name: str = ""
     # nfs
     nfs_server: str = ""
     nfs_path: str = ""
-    # hostPath
+    # hostPath, and a legacy pv whose volumeName is `hostpath:<path>` (read as type hostPath)
     host_path: str = ""
-    # git
+    # git: shown only; the node agent syncs the repository, the spawner mounts its directory.
     git_url: str = ""
     # Read by the node agent that syncs the repository, not by the spawner.
     git_secret: str = ""
@@ -147,85 +161,84 @@ class Catalog:
 
 # ---- helpers shared by the three parsers -------------------------------------------------
 
-def _metadata(obj: Mapping) -> tuple[str, Mapping, Mapping]:
+def _metadata(obj: object, kind: str) -> tuple[str, Mapping, Mapping]:
     if not isinstance(obj, Mapping):
         raise InvalidResource("the object is not a mapping")
-    meta = obj.get("metadata") or {}
+    if obj.get("kind") not in (None, kind):
+        raise InvalidResource(f"kind {shown(obj.get('kind'))} is not {kind}")
+    meta = _mapping(obj, "metadata")
     name = meta.get("name")
-    if not isinstance(name, str) or not _DNS_SUBDOMAIN.match(name) or len(name) > 253:
-        raise InvalidResource(f"metadata.name {name!r} is not a valid resource name")
+    if not is_dns_subdomain(name):
+        # The API server stores a custom resource only under a DNS-1123 subdomain.
+        raise InvalidResource(
+            f"metadata.name {shown(name)} is not a DNS subdomain (lower-case letters, digits, "
+            "'-' and '.'), so no API server would store it")
     spec = obj.get("spec")
     if not isinstance(spec, Mapping):
         raise InvalidResource("spec is missing or not a mapping")
-    return name, meta.get("annotations") or {}, spec
+    return name, _mapping(meta, "annotations", "metadata.annotations"), spec
 
 
-def _text(spec: Mapping, key: str, default: str = "") -> str:
-    value = spec.get(key, default)
+def _mapping(parent: Mapping, key: str, where: str | None = None) -> Mapping:
+    """An optional nested object: absent and null read as empty."""
+    value = parent.get(key)
     if value is None:
-        return default
-    if not isinstance(value, str):
-        raise InvalidResource(f"{key} must be a string, not {value!r}")
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidResource(f"{where or key} must be a mapping, not {shown(value)}")
     return value
 
 
-def _required_text(spec: Mapping, key: str) -> str:
-    value = _text(spec, key)
+def _text(spec: Mapping, key: str, default: str = "", where: str | None = None) -> str:
+    value = spec.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidResource(f"{where or key} must be a string, not {shown(value)}")
+    return value
+
+
+def _required_text(spec: Mapping, key: str, where: str | None = None) -> str:
+    value = _text(spec, key, where=where)
     if not value:
-        raise InvalidResource(f"{key} is required")
+        raise InvalidResource(f"{where or key} is required")
     return value
 
 
 def _path(value: str, what: str) -> str:
-    if not _SAFE_PATH.match(value) or "/../" in f"{value}/":
-        raise InvalidResource(f"{what} {value!r} must be an absolute path of letters, digits, '_', '.', '-' and '/'")
+    # Paths end up in mounts and in a postStart shell line: plain characters, no `..` step.
+    if not is_safe_path(value):
+        raise InvalidResource(f"{what} {shown(value)} must be an absolute path of letters, "
+                              "digits, '_', '.', '-' and '/' with no '..' step")
     return value
 
 
 def _flag(annotations: Mapping, key: str) -> bool:
+    # str(): PrimeHub's own hub tests write some of these as booleans.
     return str(annotations.get(ANNOTATION + key, "")).strip().lower() == "true"
 
 
-def _names(display_name_source: Mapping, name: str) -> tuple[str, str]:
-    return (_text(display_name_source, "displayName") or name,
-            _text(display_name_source, "description"))
+def _names(spec: Mapping, name: str) -> tuple[str, str]:
+    return (_text(spec, "displayName") or name, _text(spec, "description"))
 
 
 # ---- InstanceType -------------------------------------------------------------------------
 
 def parse_instance_type(obj: Mapping) -> InstanceType:
-    name, _, spec = _metadata(obj)
+    name, _, spec = _metadata(obj, "InstanceType")
     display_name, description = _names(spec, name)
-
-    def quantity(key: str, parse, required: bool):
-        if key not in spec or spec[key] in (None, ""):
-            if required:
-                raise InvalidResource(f"{key} is required")
-            return None
-        try:
-            value = parse(spec[key])
-        except ValueError as e:
-            raise InvalidResource(f"{key}: {e}") from None
-        if required and value <= 0:
-            raise InvalidResource(f"{key} must be greater than zero")
-        return value
-
-    cpu_limit = quantity("limits.cpu", parse_cpu, True)
-    mem_limit = quantity("limits.memory", parse_memory, True)
-    cpu_request = quantity("requests.cpu", parse_cpu, False)
-    mem_request = quantity("requests.memory", parse_memory, False)
+    cpu_limit = _quantity(spec, "limits.cpu", parse_cpu, required=True)
+    mem_limit = _quantity(spec, "limits.memory", parse_memory, required=True)
+    cpu_request = _quantity(spec, "requests.cpu", parse_cpu)
+    mem_request = _quantity(spec, "requests.memory", parse_memory)
     if cpu_request is not None and cpu_request > cpu_limit:
         raise InvalidResource("requests.cpu is greater than limits.cpu")
     if mem_request is not None and mem_request > mem_limit:
         raise InvalidResource("requests.memory is greater than limits.memory")
-
     gpu_limit, gpu_resource = _gpu(spec)
-    node_selector = spec.get("nodeSelector") or {}
-    if not isinstance(node_selector, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in node_selector.items()
-    ):
-        raise InvalidResource("nodeSelector must map strings to strings")
-    tolerations = spec.get("tolerations") or []
+    tolerations = spec.get("tolerations")
+    if tolerations is None:
+        tolerations = []
     if not isinstance(tolerations, list):
         raise InvalidResource("tolerations must be a list")
     return InstanceType(
@@ -233,76 +246,138 @@ def parse_instance_type(obj: Mapping) -> InstanceType:
         cpu_limit=cpu_limit, mem_limit=mem_limit,
         cpu_request=cpu_request, mem_request=mem_request,
         gpu_limit=gpu_limit, gpu_resource_name=gpu_resource,
-        node_selector=_frozen(node_selector),
+        node_selector=_frozen(_node_selector(spec)),
         tolerations=tuple(_frozen(_toleration(t, i)) for i, t in enumerate(tolerations)),
     )
 
 
-def _gpu(spec: Mapping) -> tuple[int, str]:
-    def count(key: str) -> int | None:
-        value = spec.get(key)
-        if value is None:
-            return None
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidResource(f"{key} must be a whole number of GPUs, not {value!r}")
-        return value
+def _quantity(spec: Mapping, key: str, parse, required: bool = False):
+    """A quantity in PrimeHub's reading (`2G` is 2 GiB); null or empty means absent."""
+    if spec.get(key) in (None, ""):
+        if required:
+            raise InvalidResource(f"{key} is required")
+        return None
+    try:
+        value = parse(spec[key])
+    except ValueError as e:
+        raise InvalidResource(f"{key}: {e}") from None
+    if required and value <= 0:
+        raise InvalidResource(f"{key} must be greater than zero")
+    return value
 
-    current = count("limits.gpu")
-    legacy = count("limits.nvidia.com/gpu")
-    resource = _text(spec, "gpuResourceName") or DEFAULT_GPU_RESOURCE
-    if not _RESOURCE_NAME.match(resource):
-        raise InvalidResource(f"gpuResourceName {resource!r} is not a resource name")
-    if current is not None and legacy is not None and (current != legacy or resource != DEFAULT_GPU_RESOURCE):
-        raise InvalidResource("limits.gpu and the legacy limits.nvidia.com/gpu disagree; keep one")
-    if current is not None:
-        return current, resource
+
+def _gpu(spec: Mapping) -> tuple[int, str]:
+    """(count, resource name), as PrimeHub's console leaves a type after merge-patches: the
+    current pair `limits.gpu` + `gpuResourceName` wins when both keys are there (even `0`
+    with `""`), else the legacy `limits.nvidia.com/gpu`, else a lone `limits.gpu` on the
+    default resource, else none."""
+    current = _gpu_count(spec, "limits.gpu")
+    legacy = _gpu_count(spec, "limits.nvidia.com/gpu")
+    resource = _text(spec, "gpuResourceName")
+    if resource:
+        _check_gpu_resource(resource)
+    if current is not None and spec.get("gpuResourceName") is not None:
+        if current and not resource:
+            raise InvalidResource(f"limits.gpu is {current} but gpuResourceName is empty")
+        return current, resource or DEFAULT_GPU_RESOURCE
     if legacy is not None:
         return legacy, DEFAULT_GPU_RESOURCE
-    return 0, resource
+    return current or 0, DEFAULT_GPU_RESOURCE
+
+
+def _gpu_count(spec: Mapping, key: str) -> int | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        match = _COUNT.fullmatch(value)
+        value = int(match.group(1)) if match else value
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < LARGEST:
+        raise InvalidResource(f"{key} must be a whole number of GPUs, not {shown(value)}")
+    return value
+
+
+def _check_gpu_resource(resource: str) -> None:
+    """An extended resource: `<domain>/<name>` outside kubernetes.io, whose names (and the
+    unprefixed `cpu`, `memory`, `pods`, `hugepages-*`, ...) are Kubernetes' own."""
+    domain = resource.split("/", 1)[0]
+    if "/" not in resource or not is_qualified_name(resource):
+        raise InvalidResource(f"gpuResourceName {shown(resource)} is not a domain-prefixed "
+                              "extended resource name like 'nvidia.com/gpu'")
+    if domain == "kubernetes.io" or domain.endswith(".kubernetes.io"):
+        raise InvalidResource(f"gpuResourceName {shown(resource)} is a Kubernetes resource, "
+                              "not an extended resource")
+
+
+def _node_selector(spec: Mapping) -> dict[str, str]:
+    value = spec.get("nodeSelector")
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidResource("nodeSelector must map strings to strings")
+    selector = {}
+    for key, label in value.items():
+        if label is None:
+            continue
+        if not isinstance(key, str) or not isinstance(label, str):
+            raise InvalidResource("nodeSelector must map strings to strings")
+        if not is_qualified_name(key) or not is_label_value(label):
+            raise InvalidResource(f"nodeSelector {shown(key)}: {shown(label)} is not a label "
+                                  "key and value")
+        selector[key] = label
+    return selector
 
 
 def _toleration(value: object, index: int) -> dict:
     where = f"tolerations[{index}]"
     if not isinstance(value, Mapping):
         raise InvalidResource(f"{where} must be a mapping")
-    unknown = set(value) - _TOLERATION_KEYS
+    unknown = [k for k in value if k not in _TOLERATION_KEYS]
     if unknown:
-        raise InvalidResource(f"{where} has unknown keys {sorted(unknown)}")
+        raise InvalidResource(f"{where} has unknown keys {shown(sorted(map(str, unknown)))}")
+    kept = {k: v for k, v in value.items() if v is not None}
     # Types first: a list where a string belongs must be a reason, not a TypeError.
     for key in ("key", "operator", "value", "effect"):
-        if key in value and not isinstance(value[key], str):
+        if key in kept and not isinstance(kept[key], str):
             raise InvalidResource(f"{where}.{key} must be a string")
-    operator = value.get("operator", "Equal")
-    if operator not in ("Equal", "Exists"):
+    key, operator = kept.get("key", ""), kept.get("operator", "")
+    effect, seconds = kept.get("effect", ""), kept.get("tolerationSeconds")
+    if operator not in ("", "Equal", "Exists"):
         raise InvalidResource(f"{where}.operator must be Equal or Exists")
-    if value.get("effect", "") not in _TOLERATION_EFFECTS:
-        raise InvalidResource(f"{where}.effect {value.get('effect')!r} is not a taint effect")
-    if operator == "Exists" and value.get("value"):
+    if key and not is_qualified_name(key):
+        raise InvalidResource(f"{where}.key {shown(key)} is not a taint key")
+    if not key and operator != "Exists":
+        raise InvalidResource(f"{where} has no key, so its operator must be Exists")
+    if operator == "Exists" and kept.get("value"):
         raise InvalidResource(f"{where} uses operator Exists with a value")
-    seconds = value.get("tolerationSeconds")
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int)):
-        raise InvalidResource(f"{where}.tolerationSeconds must be a whole number")
-    return dict(value)
+    if not is_label_value(kept.get("value", "")):
+        raise InvalidResource(f"{where}.value {shown(kept['value'])} is not a taint value")
+    if effect not in _TOLERATION_EFFECTS:
+        raise InvalidResource(f"{where}.effect {shown(effect)} is not a taint effect")
+    if seconds is not None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or abs(seconds) >= LARGEST:
+            raise InvalidResource(f"{where}.tolerationSeconds must be a whole number")
+        if effect != "NoExecute":
+            raise InvalidResource(f"{where} sets tolerationSeconds, which needs effect NoExecute")
+    return kept
 
 
 # ---- Image --------------------------------------------------------------------------------
 
 def parse_image(obj: Mapping) -> Image:
-    name, _, spec = _metadata(obj)
+    name, _, spec = _metadata(obj, "Image")
     display_name, description = _names(spec, name)
     image_type = _text(spec, "type") or "both"
     if image_type not in ("cpu", "gpu", "both"):
-        raise InvalidResource(f"type {image_type!r} is not one of cpu, gpu, both")
+        raise InvalidResource(f"type {shown(image_type)} is not one of cpu, gpu, both")
     url = _text(spec, "url").strip()
     url_for_gpu = _text(spec, "urlForGpu").strip()
     for key, value in (("url", url), ("urlForGpu", url_for_gpu)):
         if any(c.isspace() for c in value):
-            raise InvalidResource(f"{key} {value!r} contains whitespace")
+            raise InvalidResource(f"{key} {shown(value)} contains whitespace")
     pull_secret = _text(spec, "pullSecret")
-    if pull_secret and not _DNS_SUBDOMAIN.match(pull_secret):
-        raise InvalidResource(f"pullSecret {pull_secret!r} is not a Secret name")
+    if pull_secret and not is_dns_subdomain(pull_secret):
+        raise InvalidResource(f"pullSecret {shown(pull_secret)} is not a Secret name")
     return Image(name=name, display_name=display_name, description=description,
                  type=image_type, url=url, url_for_gpu=url_for_gpu,
                  pull_secret=pull_secret, group_name=_text(spec, "groupName"))
@@ -311,51 +386,80 @@ def parse_image(obj: Mapping) -> Image:
 # ---- Dataset ------------------------------------------------------------------------------
 
 def parse_dataset(obj: Mapping) -> Dataset:
-    name, annotations, spec = _metadata(obj)
-    if not _DNS_LABEL.match(name) or len(name) > 55:
-        # The name becomes the pod volume `dataset-<name>`, a DNS label of 63 characters.
-        raise InvalidResource(f"metadata.name {name!r} must be a DNS label of at most 55 characters")
+    # Any stored name will do: `Dataset.pod_volume` makes a volume name of it.
+    name, annotations, spec = _metadata(obj, "Dataset")
     display_name, description = _names(spec, name)
     dataset_type = _required_text(spec, "type")
     if dataset_type not in DATASET_TYPES:
-        raise InvalidResource(f"type {dataset_type!r} is not one of {', '.join(DATASET_TYPES)}")
+        raise InvalidResource(
+            f"type {shown(dataset_type)} is not one of {', '.join(DATASET_TYPES)}")
+    mount_root = _text(annotations, ANNOTATION + "mountRoot", where="mountRoot")
     fields: dict = {
-        "mount_root": _path(str(annotations[ANNOTATION + "mountRoot"]), "mountRoot")
-        if annotations.get(ANNOTATION + "mountRoot") else "",
+        "mount_root": _path(mount_root, "mountRoot") if mount_root else "",
         "home_symlink": _flag(annotations, "homeSymlink"),
         "launch_group_only": _flag(annotations, "launchGroupOnly"),
     }
     if dataset_type == "pv":
         volume_name = _required_text(spec, "volumeName")
-        if not _DNS_SUBDOMAIN.match(volume_name):
-            raise InvalidResource(f"volumeName {volume_name!r} is not a valid name")
-        fields["volume_name"] = volume_name
+        if volume_name.startswith(LEGACY_HOSTPATH):
+            dataset_type = "hostPath"
+            fields["host_path"] = _path(volume_name[len(LEGACY_HOSTPATH):], "volumeName's path")
+        elif not is_dns_subdomain(f"dataset-{volume_name}"):
+            raise InvalidResource(f"volumeName {shown(volume_name)} is not a valid name")
+        else:
+            fields["volume_name"] = volume_name
     elif dataset_type == "nfs":
-        fields["nfs_server"] = _required_text(spec, "nfs.server")
-        fields["nfs_path"] = _path(_required_text(spec, "nfs.path"), "nfs.path")
+        nfs = _nested(spec, "nfs")
+        server = _required_text(nfs, "server", "spec.nfs.server")
+        if any(c.isspace() for c in server):
+            raise InvalidResource(f"spec.nfs.server {shown(server)} contains whitespace")
+        fields["nfs_server"] = server
+        fields["nfs_path"] = _path(_required_text(nfs, "path", "spec.nfs.path"), "spec.nfs.path")
     elif dataset_type == "hostPath":
-        fields["host_path"] = _path(_required_text(spec, "hostPath.path"), "hostPath.path")
+        path = _required_text(_nested(spec, "hostPath"), "path", "spec.hostPath.path")
+        fields["host_path"] = _path(path, "spec.hostPath.path")
     elif dataset_type == "git":
-        fields["git_url"] = _required_text(spec, "url")
-        fields["git_secret"] = _text(spec, "gitsync.secret")
-        fields["git_sync_host_root"] = _path(
-            str(annotations.get(ANNOTATION + "gitSyncHostRoot") or "/home/dataset"), "gitSyncHostRoot")
-        fields["git_sync_root"] = _path(
-            str(annotations.get(ANNOTATION + "gitSyncRoot") or "/gitsync"), "gitSyncRoot")
+        # The url is only shown: a git dataset with an empty one still mounts.
+        fields["git_url"] = _text(spec, "url")
+        fields["git_secret"] = _text(_nested(spec, "gitsync"), "secret",
+                                     where="spec.gitsync.secret")
+        for key, default, field_name in (("gitSyncHostRoot", "/home/dataset", "git_sync_host_root"),
+                                         ("gitSyncRoot", "/gitsync", "git_sync_root")):
+            root = _text(annotations, ANNOTATION + key, where=key) or default
+            fields[field_name] = _path(root, key)
     elif dataset_type == "env":
-        variables = spec.get("variables") or {}
-        if not isinstance(variables, Mapping):
-            raise InvalidResource("variables must be a mapping")
-        clean = {}
-        for key, value in variables.items():
-            if not isinstance(key, str) or not _ENV_NAME.match(dataset_env_names(name, key)[-1]):
-                raise InvalidResource(f"variables key {key!r} does not make an environment variable name")
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise InvalidResource(f"variables[{key!r}] must be a string")
-            clean[key] = str(value)
-        fields["variables"] = _frozen(clean)
+        fields["variables"] = _frozen(_variables(name, _nested(spec, "variables")))
     return Dataset(name=name, display_name=display_name, description=description,
                    type=dataset_type, **fields)
+
+
+def _nested(spec: Mapping, key: str) -> Mapping:
+    """A Dataset sub-spec, nested as PrimeHub's CRD has it; says so to a flat `nfs.server`."""
+    value = _mapping(spec, key, f"spec.{key}")
+    if not value and any(isinstance(k, str) and k.startswith(f"{key}.") for k in spec):
+        raise InvalidResource(f"spec.{key} is missing: Dataset sub-specs are nested objects "
+                              f"(spec.{key}.<field>), not dotted keys")
+    return value
+
+
+def _variables(dataset: str, variables: Mapping) -> dict[str, str]:
+    clean = {}
+    for key, value in variables.items():
+        if key == GRAPHQL_TYPENAME:
+            continue
+        if not isinstance(key, str):
+            raise InvalidResource(f"variables key {shown(key)} is not a string")
+        for exported in dataset_env_names(dataset, key):
+            if not is_kube_env_name(exported):
+                raise InvalidResource(f"variables key {shown(key)} makes {shown(exported)}, "
+                                      "which is not an environment variable name")
+            if is_reserved_dataset_env(exported):
+                raise InvalidResource(f"variables key {shown(key)} would set {exported}, which "
+                                      "only the hub or the system may set")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise InvalidResource(f"variables[{shown(key)}] must be a string")
+        clean[key] = str(value)
+    return clean
 
 
 def dataset_env_names(dataset: str, key: str) -> tuple[str, ...]:

@@ -2,10 +2,11 @@
 
 I/O. `CatalogCache` keeps the InstanceType, Image and Dataset objects of one namespace up
 to date with a watch per kind, and serves a parsed `Catalog` from memory: rendering a menu
-or validating a start never calls the API server. A malformed object is logged once per
-version, with the reason, and left out. A watch that fails is re-listed with a capped
-backoff forever: an API server that is down leaves the last known catalog in place and
-never stops the hub.
+or validating a start never calls the API server. Each object is parsed in its own guard: a
+malformed one (or one a parser chokes on) is logged once per version, with the reason, and
+left out, and the watch goes on. A watch that fails is re-listed with a capped backoff
+forever: an API server that is down leaves the last known catalog in place and never stops
+the hub.
 """
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from kubernetes_asyncio import watch
 from kubernetes_asyncio.client import ApiException
 
 from .catalog import GROUP, PARSERS, PLURALS, VERSION, Catalog, InvalidResource
+from .names import shown
 
-_caches: dict[tuple, "CatalogCache"] = {}
+_caches: dict[tuple, CatalogCache] = {}
 
 
 def shared_catalog_cache(api, namespace: str, log: logging.Logger | None = None,
-                         **kwargs) -> "CatalogCache":
+                         **kwargs) -> CatalogCache:
     """The process-wide cache for `namespace` on this event loop, started on first use."""
     key = (asyncio.get_running_loop(), namespace)
     cache = _caches.get(key)
@@ -70,7 +72,7 @@ class CatalogCache:
         try:
             await asyncio.wait_for(
                 asyncio.gather(*(e.wait() for e in self._loaded.values())), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
@@ -79,19 +81,19 @@ class CatalogCache:
         if self._snapshot is None:
             entries = {}
             for kind, objects in self._parsed.items():
-                entries[kind] = MappingProxyType(
-                    {name: entry for name, (_, entry) in sorted(objects.items()) if entry is not None})
+                entries[kind] = MappingProxyType({name: entry for name, (_, entry)
+                                                  in sorted(objects.items()) if entry is not None})
             self._snapshot = Catalog(instance_types=entries["InstanceType"],
                                      images=entries["Image"], datasets=entries["Dataset"])
         return self._snapshot
 
     # ---- keeping the objects --------------------------------------------------------------
 
-    def _store(self, kind: str, obj: Mapping) -> None:
-        meta = obj.get("metadata") or {}
-        name, version = meta.get("name"), meta.get("resourceVersion", "")
-        if not name:
+    def _store(self, kind: str, obj: object) -> None:
+        identity = _identity(obj)
+        if identity is None:
             return
+        name, version = identity
         known = self._parsed[kind].get(name)
         if known and known[0] == version:
             return
@@ -100,6 +102,10 @@ class CatalogCache:
         except InvalidResource as e:
             self.log.warning("Leaving out %s %s/%s: %s", kind, self.namespace, name, e)
             entry = None
+        except Exception as e:  # noqa: BLE001 - one object must never stop the watch
+            self.log.warning("Leaving out %s %s/%s: unexpected %s while reading it: %s",
+                             kind, self.namespace, name, type(e).__name__, shown(str(e)))
+            entry = None
         self._parsed[kind][name] = (version, entry)
         self._snapshot = None
 
@@ -107,8 +113,8 @@ class CatalogCache:
         if self._parsed[kind].pop(name, None) is not None:
             self._snapshot = None
 
-    def _replace_all(self, kind: str, items: list[dict]) -> None:
-        names = {item["metadata"]["name"] for item in items}
+    def _replace_all(self, kind: str, items: list) -> None:
+        names = {identity[0] for identity in map(_identity, items) if identity}
         for gone in set(self._parsed[kind]) - names:
             self._forget(kind, gone)
         for item in items:
@@ -156,9 +162,21 @@ class CatalogCache:
                     if not isinstance(obj, Mapping):
                         continue
                     if event["type"] == "DELETED":
-                        self._forget(kind, obj["metadata"]["name"])
+                        identity = _identity(obj)
+                        if identity:
+                            self._forget(kind, identity[0])
                     else:
                         self._store(kind, obj)
         finally:
             w.stop()
             await w.close()
+
+
+def _identity(obj: object) -> tuple[str, str] | None:
+    """(name, resourceVersion) of a listed or watched object; None when it has no name (no
+    API server sends one), so that not even such an object can stop the watch."""
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    if not isinstance(name, str) or not name:
+        return None
+    return name, str(meta.get("resourceVersion", ""))

@@ -251,7 +251,8 @@ async def test_logout_ends_the_keycloak_session():
 async def test_a_malformed_custom_resource_is_logged_once_and_left_out():
     broken = {"apiVersion": "primehub.io/v1alpha1", "kind": "InstanceType",
               "metadata": {"name": "broken-size", "namespace": "hub"},
-              "spec": {"displayName": "Broken Size", "limits.cpu": "lots", "limits.memory": "1G"}}
+              # A number, as the CRD's schema wants, but not a size the spawner offers.
+              "spec": {"displayName": "Broken Size", "limits.cpu": 0, "limits.memory": "1G"}}
     log = proc.log_path("jupyterhub")
     line = "Leaving out InstanceType hub/broken-size: limits.cpu"
     async with KeycloakAdmin() as realm:

@@ -168,8 +168,8 @@ def test_pull_secret(options, base, expected):
 
 # ---- datasets -----------------------------------------------------------------------------
 
-NFS = {"type": "nfs", "nfs.server": "10.0.0.50", "nfs.path": "/exports/shared"}
-HOST = {"type": "hostPath", "hostPath.path": "/srv/host-data"}
+NFS = {"type": "nfs", "nfs": {"server": "10.0.0.50", "path": "/exports/shared"}}
+HOST = {"type": "hostPath", "hostPath": {"path": "/srv/host-data"}}
 GIT = {"type": "git", "url": "https://example.org/r.git"}
 
 
