@@ -27,7 +27,8 @@ def cr(name, spec, annotations=None):
 def build(groups=20, instance_types=60, images=120, datasets=200):
     its = {f"it-{i}": parse_instance_type(cr(f"it-{i}", {
         "displayName": f"Size {i}", "limits.cpu": 1 + i % 8, "limits.memory": f"{1 + i % 16}G",
-        **({"limits.gpu": 1} if i % 5 == 0 else {})})) for i in range(instance_types)}
+        **({"limits.gpu": 1, "gpuResourceName": "nvidia.com/gpu"} if i % 5 == 0 else {})}))
+        for i in range(instance_types)}
     imgs = {f"img-{i}": parse_image(cr(f"img-{i}", {
         "displayName": f"Image {i}", "type": ("cpu", "gpu", "both")[i % 3],
         "url": f"registry.example/img:{i}"})) for i in range(images)}

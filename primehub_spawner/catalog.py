@@ -269,8 +269,8 @@ def _quantity(spec: Mapping, key: str, parse, required: bool = False):
 def _gpu(spec: Mapping) -> tuple[int, str]:
     """(count, resource name), as PrimeHub's console leaves a type after merge-patches: the
     current pair `limits.gpu` + `gpuResourceName` wins when both keys are there (even `0`
-    with `""`), else the legacy `limits.nvidia.com/gpu`, else a lone `limits.gpu` on the
-    default resource, else none."""
+    with `""`), else the legacy `limits.nvidia.com/gpu`, else none: a lone `limits.gpu`
+    names no resource, and PrimeHub's hub gives such a type no GPU either."""
     current = _gpu_count(spec, "limits.gpu")
     legacy = _gpu_count(spec, "limits.nvidia.com/gpu")
     resource = _text(spec, "gpuResourceName")
@@ -282,7 +282,7 @@ def _gpu(spec: Mapping) -> tuple[int, str]:
         return current, resource or DEFAULT_GPU_RESOURCE
     if legacy is not None:
         return legacy, DEFAULT_GPU_RESOURCE
-    return current or 0, DEFAULT_GPU_RESOURCE
+    return 0, DEFAULT_GPU_RESOURCE
 
 
 def _gpu_count(spec: Mapping, key: str) -> int | None:

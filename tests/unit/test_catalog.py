@@ -58,16 +58,16 @@ EXISTS_NOSCHEDULE = {"key": NVIDIA, "operator": "Exists", "effect": "NoSchedule"
                  {"gpu_limit": 1, "gpu_resource_name": NVIDIA, "has_gpu": True,
                   "has_nvidia_gpu": True},
                  id="gpu-current-nvidia"),
-    pytest.param({"limits.gpu": 2}, {"gpu_limit": 2, "gpu_resource_name": NVIDIA,
-                                         "has_nvidia_gpu": True},
-                 id="gpu-current-default-resource"),
+    pytest.param({"limits.gpu": 2}, {"gpu_limit": 0, "has_gpu": False},
+                 id="gpu-count-without-resource-name-is-no-gpu"),
     pytest.param({"limits.gpu": 1, "gpuResourceName": "amd.com/gpu"},
                  {"gpu_limit": 1, "gpu_resource_name": "amd.com/gpu", "has_gpu": True,
                       "has_nvidia_gpu": False}, id="gpu-amd"),
     pytest.param({"limits.gpu": 1, "gpuResourceName": "gpu.intel.com/i915"},
                  {"gpu_limit": 1, "gpu_resource_name": "gpu.intel.com/i915", "has_gpu": True,
                       "has_nvidia_gpu": False}, id="gpu-intel"),
-    pytest.param({"limits.gpu": "2"}, {"gpu_limit": 2}, id="gpu-count-as-string"),
+    pytest.param({"limits.gpu": "2", "gpuResourceName": NVIDIA}, {"gpu_limit": 2},
+                 id="gpu-count-as-string"),
     pytest.param({"limits.gpu": 0}, {"gpu_limit": 0, "has_gpu": False, "has_nvidia_gpu": False},
                  id="gpu-zero"),
     pytest.param({"limits.nvidia.com/gpu": 1},
@@ -89,7 +89,8 @@ EXISTS_NOSCHEDULE = {"key": NVIDIA, "operator": "Exists", "effect": "NoSchedule"
                  id="gpu-resource-name-alone-ignored"),
     pytest.param({"limits.gpu": None, "gpuResourceName": None, "limits.nvidia.com/gpu": None},
                  {"gpu_limit": 0, "has_gpu": False}, id="gpu-nulls-are-absent"),
-    pytest.param({"limits.gpu": " 3 "}, {"gpu_limit": 3}, id="gpu-count-string-spaces"),
+    pytest.param({"limits.gpu": " 3 ", "gpuResourceName": NVIDIA}, {"gpu_limit": 3},
+                 id="gpu-count-string-spaces"),
     pytest.param({"nodeSelector": {"hardware": "gpu", "zone": "a"}},
                  {"node_selector": {"hardware": "gpu", "zone": "a"}}, id="node-selector"),
     pytest.param({"nodeSelector": None}, {"node_selector": {}}, id="null-node-selector"),
@@ -339,7 +340,8 @@ def test_image_malformed(spec, reason):
 
 
 CPU_TYPE = parse_instance_type(instance_type_cr("cpu"))
-GPU_TYPE = parse_instance_type(instance_type_cr("gpu", {"limits.gpu": 1}))
+GPU_TYPE = parse_instance_type(instance_type_cr("gpu", {"limits.gpu": 1,
+                                                       "gpuResourceName": NVIDIA}))
 
 
 @pytest.mark.parametrize("image_type, instance_type, fits", [

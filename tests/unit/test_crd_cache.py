@@ -191,7 +191,7 @@ async def test_the_watch_goes_on_past_bad_objects(caplog, monkeypatch):
         api.events["instancetypes"].put_nowait(
             {"type": "ADDED", "object": instance_type("later", 2)})
         api.events["instancetypes"].put_nowait(
-            {"type": "MODIFIED", "object": instance_type("sup", 3, **{"limits.gpu": 1})})
+            {"type": "MODIFIED", "object": instance_type("sup", 3, **{"limits.gpu": 1, "gpuResourceName": "nvidia.com/gpu"})})
         api.events["datasets"].put_nowait({"type": "MODIFIED", "object": {
             "metadata": {"name": "chokes", "resourceVersion": "2"}, "spec": pv}})
         api.events["images"].put_nowait({"type": "MODIFIED", "object": image("base", 2, type="x")})

@@ -136,7 +136,8 @@ def test_no_everyone_group():
 
 def test_menu_order():
     catalog = make_catalog(
-        instance_type_cr("gpu", {"limits.gpu": 1, "limits.cpu": 1}),
+        instance_type_cr("gpu", {"limits.gpu": 1, "gpuResourceName": "nvidia.com/gpu",
+                                 "limits.cpu": 1}),
         instance_type_cr("cpu-8", {"limits.cpu": 8}),
         instance_type_cr("cpu-2b", {"limits.cpu": 2, "limits.memory": "4G"}),
         instance_type_cr("cpu-2a", {"limits.cpu": 2, "limits.memory": "2G"}),

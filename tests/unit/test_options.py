@@ -100,7 +100,7 @@ def test_valid_choices(username, options, expected):
                  id="skips-gpu-only-image-on-cpu-type"),
     pytest.param([image_cr("a", displayName="A", url=""), image_cr("b", displayName="B")],
                  None, "b", id="skips-not-ready-image"),
-    pytest.param([instance_type_cr("gpu", {"limits.gpu": 1}),
+    pytest.param([instance_type_cr("gpu", {"limits.gpu": 1, "gpuResourceName": "nvidia.com/gpu"}),
                   image_cr("a", displayName="A", type="gpu"), image_cr("b", displayName="B")],
                  "gpu", "a", id="gpu-only-image-first-on-gpu-type"),
     pytest.param([image_cr("z", displayName="alpha"), image_cr("a", displayName="Beta")],

@@ -89,7 +89,7 @@ def test_resources(spec, expected):
     pytest.param({"limits.gpu": 0}, {}, id="zero-gpu"),
     pytest.param({"limits.gpu": 1, "gpuResourceName": "nvidia.com/gpu"}, {"nvidia.com/gpu": "1"},
                  id="nvidia-current-form"),
-    pytest.param({"limits.gpu": 2}, {"nvidia.com/gpu": "2"}, id="current-form-default-resource"),
+    pytest.param({"limits.gpu": 2}, {}, id="count-without-resource-name-is-no-gpu"),
     pytest.param({"limits.nvidia.com/gpu": 2}, {"nvidia.com/gpu": "2"}, id="nvidia-legacy-form"),
     pytest.param({"limits.gpu": 1, "gpuResourceName": "amd.com/gpu"}, {"amd.com/gpu": "1"},
                  id="amd"),

@@ -13,7 +13,8 @@ NVIDIA, AMD = "nvidia.com/gpu", "amd.com/gpu"
 
 @pytest.mark.parametrize("spec, expected", [
     pytest.param({"limits.cpu": 2, "limits.memory": "4G"}, Usage(2.0, 0, 4 * G), id="cpu"),
-    pytest.param({"limits.cpu": 4, "limits.memory": "8G", "limits.gpu": 1},
+    pytest.param({"limits.cpu": 4, "limits.memory": "8G", "limits.gpu": 1,
+                  "gpuResourceName": NVIDIA},
                  Usage(4.0, 1, 8 * G), id="gpu"),
     pytest.param({"limits.nvidia.com/gpu": 2}, Usage(1.0, 2, G), id="legacy-gpu"),
     pytest.param({"requests.cpu": 0.5, "requests.memory": "512M"}, Usage(1.0, 0, G),
