@@ -127,6 +127,8 @@ def _require_realm(admin, args: argparse.Namespace) -> None:
 def run_keycloak_setup(args: argparse.Namespace) -> int:
     from . import keycloak_setup
 
+    if args.check and args.secret_file:
+        raise UsageError("--check changes nothing and writes nothing; drop --secret-file.")
     admin = connect(args)
     spec = keycloak_setup.ClientSpec(client_id=args.client_id, hub_url=args.hub_url)
     _require_realm(admin, args)

@@ -93,13 +93,24 @@ def test_admin_credentials_come_from_the_environment(environ):
         cli.admin_credentials(environ)
 
 
-def test_missing_credentials_exit_2_before_any_call(monkeypatch, capsys):
+@pytest.mark.parametrize("extra, environ, sentence", [
+    pytest.param([], {}, "Set KEYCLOAK_ADMIN_USER and KEYCLOAK_ADMIN_PASSWORD",
+                 id="no-credentials"),
+    pytest.param(["--check", "--secret-file", "s"],
+                 {"KEYCLOAK_ADMIN_USER": "a", "KEYCLOAK_ADMIN_PASSWORD": "p"},
+                 "--check changes nothing and writes nothing; drop --secret-file.",
+                 id="check-with-secret-file"),
+])
+def test_usage_problems_exit_2_before_any_call(extra, environ, sentence, monkeypatch, capsys):
     monkeypatch.delenv("KEYCLOAK_ADMIN_USER", raising=False)
     monkeypatch.delenv("KEYCLOAK_ADMIN_PASSWORD", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    # Port 9 (discard) on loopback: any call to Keycloak would fail differently.
     status = cli.main(["keycloak-setup", "--keycloak-url", "http://127.0.0.1:9", "--hub-url",
-                       "https://hub"])
+                       "https://hub", *extra])
     assert status == 2
-    assert capsys.readouterr().err.startswith("primehub-spawner keycloak-setup: Set ")
+    assert capsys.readouterr().err.startswith(f"primehub-spawner keycloak-setup: {sentence}")
 
 
 class Failure(Exception):
