@@ -100,7 +100,7 @@ def plan_client(current: dict | None, spec: ClientSpec) -> tuple[list[Finding], 
                         f"account, redirect URI {spec.redirect_uri}, post-logout redirect URI "
                         f"{spec.post_logout_uri}")], wanted
     updated = copy.deepcopy(current)
-    attributes = updated.setdefault("attributes", {})
+    attributes = updated["attributes"] = dict(current.get("attributes") or {})
     findings = []
     for key, wanted, wrong, fix in _CLIENT_FIELDS:
         if current.get(key) != wanted:

@@ -233,6 +233,12 @@ def test_plan_client(current, findings, changed):
     assert {k: representation[k] for k in untouched} == {k: current[k] for k in untouched}
 
 
+def test_a_client_without_attributes_gets_them():
+    found, representation = plan_client({**GOOD, "attributes": None}, SPEC)
+    assert len(found) == 2  # PKCE and the post-logout redirect URI
+    assert representation["attributes"] == GOOD["attributes"]
+
+
 def test_a_client_wrong_in_every_way_is_put_right_in_one_update():
     broken = with_(enabled=False, publicClient=True, standardFlowEnabled=False,
                    redirectUris=[], attributes={"pkce.code.challenge.method": None,
