@@ -106,8 +106,10 @@ def connect(args: argparse.Namespace, environ=os.environ):
 
 
 def _write_secret(path: Path, secret: str) -> None:
-    # Created with mode 600 (not chmod after writing), so it is never readable by others.
+    # Mode 600 before anything is written: a new file is created so, an existing one (whose
+    # mode open() keeps) is narrowed first.
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w") as out:
         out.write(secret)
 

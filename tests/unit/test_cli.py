@@ -139,8 +139,12 @@ def test_keycloak_failures_are_sentences(error, sentence):
     assert cli.keycloak_failure(error, ARGS) == sentence
 
 
-def test_secret_file_is_private_from_the_start(tmp_path):
+@pytest.mark.parametrize("existing_mode", [None, 0o644], ids=["new-file", "readable-file"])
+def test_secret_file_is_private_from_the_start(tmp_path, existing_mode):
     path = tmp_path / "secret"
+    if existing_mode:
+        path.write_text("old")
+        path.chmod(existing_mode)
     cli._write_secret(path, "value")
     assert path.read_text() == "value"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
