@@ -173,8 +173,11 @@ def test_authenticator_settings_arrive(values, hub_env):
 def test_spawner_settings_arrive(values, no_cluster):
     spawner = PrimeHubSpawner(config=chart_hub_config(values), _mock=True)
     for section in ("PrimeHubSpawner", "KubeSpawner"):
-        for name, value in values["hub"]["config"][section].items():
+        for name, value in values["hub"]["config"].get(section, {}).items():
             assert getattr(spawner, name) == value, f"{section}.{name}"
+    # Home claims and pods keep PrimeHub's names: nothing in the chart changes them.
+    assert spawner.slug_scheme == "escape"
+    assert spawner.pvc_name_template == PrimeHubSpawner.pvc_name_template.default_value
     assert spawner.namespace == spawner.catalog_namespace == RELEASE_NAMESPACE
     assert spawner.cmd == ["jupyterhub-singleuser"]
     # The instance type alone decides resources; no chart-wide guarantee is left under it.
