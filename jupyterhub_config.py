@@ -4,8 +4,11 @@ Copy it, change the URLs and secrets, and run `jupyterhub -f jupyterhub_config.p
 Secrets come from the environment (e.g. a Kubernetes Secret mounted as env vars):
   JUPYTERHUB_CRYPT_KEY       encrypts auth_state, where entitlements are kept (required)
   KEYCLOAK_CLIENT_SECRET     secret of the confidential OIDC client `jupyterhub`
+Idle servers are stopped by jupyterhub-idle-culler (`pip install jupyterhub-idle-culler`
+beside the hub; the z2jh hub image has it).
 """
 import os
+import sys
 
 c = get_config()  # noqa: F821
 
@@ -50,3 +53,18 @@ c.KubeSpawner.image = "jupyter/base-notebook:latest"
 # -- The hub ----------------------------------------------------------------------------------
 c.JupyterHub.template_paths = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")]
 c.JupyterHub.hub_ip = "0.0.0.0"
+
+# -- Idle culling -----------------------------------------------------------------------------
+# Stop servers idle for an hour (a GPU left running is the most expensive mistake), checked
+# every 5 minutes. The culler runs as a service the hub starts, with a role that lets it
+# list users, read their activity and servers, and stop servers: nothing more.
+c.JupyterHub.load_roles = [{
+    "name": "jupyterhub-idle-culler",
+    "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    "services": ["jupyterhub-idle-culler"],
+}]
+c.JupyterHub.services = [{
+    "name": "jupyterhub-idle-culler",
+    "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+                "--timeout=3600", "--cull-every=300"],
+}]
