@@ -182,7 +182,10 @@ async def test_a_start_logs_no_warning(hub, edge, login_as, api, wait_until, cap
     r = await api("alice", "POST", "/users/alice/server", json={"group": "research"})
     assert r.status_code in (201, 202), r.text
     await started_pod(hub, edge, wait_until)
-    logged = [r for r in caplog.records if r.name == "MockHub"]
+    # JupyterHub's periodic route check may warn about routes of other tests' servers at any
+    # moment; it is not part of this start, so proxy.py's records are left out.
+    logged = [r for r in caplog.records
+              if r.name == "MockHub" and not r.pathname.endswith("proxy.py")]
     assert any("Starting alice in group research" in r.getMessage() for r in logged)
     assert [r.getMessage() for r in logged if r.levelno >= logging.WARNING] == []
 
