@@ -2,9 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# The same plugin on the Zero to JupyterHub hub image's package set (the oldest allowed).
+Z2JH_VENV := .venv-z2jh
+Z2JH_PY := $(Z2JH_VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo up down status test test-unit venv browser clean
+.PHONY: demo up down status test test-unit test-z2jh venv venv-z2jh browser clean
 
 $(VENV)/.ready: setup.cfg pyproject.toml
 	@echo "[devstack] creating the Python environment in $(VENV)"
@@ -14,6 +17,15 @@ $(VENV)/.ready: setup.cfg pyproject.toml
 	touch $@
 
 venv: $(VENV)/.ready
+
+$(Z2JH_VENV)/.ready: setup.cfg pyproject.toml constraints/z2jh-hub-image.txt
+	@echo "[devstack] creating the Zero to JupyterHub package set in $(Z2JH_VENV)"
+	$(PYTHON) -m venv $(Z2JH_VENV)
+	$(Z2JH_PY) -m pip install --quiet --upgrade pip
+	$(Z2JH_PY) -m pip install --quiet --progress-bar off -c constraints/z2jh-hub-image.txt -e '.[test]'
+	touch $@
+
+venv-z2jh: $(Z2JH_VENV)/.ready
 
 # Debian's Chromium for the page tests (no browser download: Playwright drives this one).
 browser:
@@ -35,11 +47,17 @@ status: venv
 test-unit: venv
 	$(PY) -m pytest tests/unit tests/hub -q $(PYTEST_ARGS)
 
+# The pure and hub tiers on the z2jh hub image's versions of JupyterHub, KubeSpawner and
+# OAuthenticator (the stack tiers run once, on the newest).
+test-z2jh: venv-z2jh
+	$(Z2JH_PY) -m pytest tests/unit tests/hub -q $(PYTEST_ARGS)
+
 # All tiers. The stack fixtures start the stack (and stop it again if they started it);
 # a part that cannot start fails its tests with the tail of its log.
-test: venv browser
+test: venv venv-z2jh browser
 	$(PY) -m devstack.stack prepare
 	$(PY) -m pytest tests -ra $(PYTEST_ARGS)
+	$(Z2JH_PY) -m pytest tests/unit tests/hub -q $(PYTEST_ARGS)
 
 clean: down
 	rm -rf .devstack

@@ -202,8 +202,6 @@ class PrimeHubSpawner(KubeSpawner):
         self._entitlements: UserEntitlements | None = None
         self._configured: dict = {}
         self.primehub_choice: dict = {}
-        if _DEEP_LINK_FILTER not in self.log.filters:
-            self.log.addFilter(_DEEP_LINK_FILTER)
         # Start the shared watches now, so that the first menu finds them loaded.
         try:
             asyncio.get_running_loop()
@@ -256,6 +254,12 @@ class PrimeHubSpawner(KubeSpawner):
         return options_from_form(formdata)
 
     def options_from_query(self, query_data):
+        # The handler that logs the refusal below; its logger is the hub's, which is not
+        # always the spawner's own (traitlets gives a spawner the application's logger only
+        # when the hub is the application singleton).
+        handler_log = getattr(getattr(self, "handler", None), "log", self.log)
+        if _DEEP_LINK_FILTER not in handler_log.filters:
+            handler_log.addFilter(_DEEP_LINK_FILTER)
         raise DeepLinkOnly("Query arguments preselect the Server Options form; "
                            "a server starts only from the form or the REST API.")
 
