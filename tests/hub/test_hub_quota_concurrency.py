@@ -70,7 +70,7 @@ async def test_a_burst_of_starts_fills_the_project_quota_and_no_more(
     assert {p["metadata"]["labels"]["primehub.io/user"] for p in edge.api.created_pods()} \
         == winners
     assert len(edge.api.created_pods()) == 2
-    assert pvc_owners(edge) <= winners
+    assert pvc_owners(edge) == winners
     await wait_until(lambda: all(hub.users[n].spawner.ready for n in winners),
                      what="both servers ready")
     assert len(PrimeHubSpawner._reservations) == 0
@@ -124,6 +124,31 @@ async def test_a_failed_start_gives_its_reservation_back(
     assert r.status_code in (201, 202), r.text
     await wait_until(lambda: hub.users[third].spawner.ready, what="the third server ready")
     assert len(PrimeHubSpawner._reservations) == 0
+
+
+async def test_an_interrupted_start_gives_its_reservation_back(
+        hub, edge, login_as, api, wait_until, monkeypatch):
+    first, second = crowd(edge, 2, **{"project-quota-cpu": "1"})
+    for name in (first, second):
+        await login_as(name)
+    create = edge.api.create_namespaced_pod
+
+    async def hang(namespace, body, **kwargs):
+        await asyncio.Event().wait()  # the API server never answers this create
+
+    monkeypatch.setattr(edge.api, "create_namespaced_pod", hang)
+    hanging = asyncio.ensure_future(
+        api(first, "POST", f"/users/{first}/server", json={"group": "crowd", **CPU_1}))
+    await wait_until(lambda: len(PrimeHubSpawner._reservations) == 1, what="the reservation")
+    r = await api(first, "DELETE", f"/users/{first}/server")  # the user gives up waiting
+    assert r.status_code in (202, 204), r.text
+    await hanging
+    assert len(PrimeHubSpawner._reservations) == 0
+
+    monkeypatch.setattr(edge.api, "create_namespaced_pod", create)
+    r = await api(second, "POST", f"/users/{second}/server", json={"group": "crowd", **CPU_1})
+    assert r.status_code in (201, 202), r.text
+    await wait_until(lambda: hub.users[second].spawner.ready, what="the second server ready")
 
 
 # ---- the pod watch's first list (after a hub start) -------------------------------------
