@@ -13,6 +13,7 @@ from doubles import NAMESPACE, FakePodReflector, running_pod
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 
+from primehub_spawner.labels import escape_label
 from primehub_spawner.spawner import PrimeHubSpawner
 
 WATCH_LAG = 0.5  # seconds before a created pod shows in the pod watch
@@ -68,7 +69,7 @@ async def test_a_burst_of_starts_fills_the_project_quota_and_no_more(
                                            "of its 2 CPU quota.")
     winners = {names[i] for i in ran}
     assert {p["metadata"]["labels"]["primehub.io/user"] for p in edge.api.created_pods()} \
-        == winners
+        == {escape_label(name) for name in winners}
     assert len(edge.api.created_pods()) == 2
     assert pvc_owners(edge) == winners
     await wait_until(lambda: all(hub.users[n].spawner.ready for n in winners),
