@@ -21,7 +21,7 @@ class Usage:
     gpu: int = 0
     memory: int = 0  # bytes
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         return Usage(self.cpu + other.cpu, self.gpu + other.gpu, self.memory + other.memory)
 
 

@@ -11,6 +11,8 @@ import asyncio
 import copy
 import logging
 import time
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import jinja2
@@ -34,7 +36,8 @@ from .podspec import (
     post_start_conflict,
 )
 from .quantities import format_memory, parse_size_attribute
-from .quota import Usage, group_usage
+from .quota import Usage, group_usage, usage_of
+from .reservations import Reservations
 
 TEMPLATES = Path(__file__).parent / "templates"
 _jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
@@ -81,6 +84,14 @@ _DEEP_LINK_FILTER = _DeepLinkLogFilter()
 class PrimeHubSpawner(KubeSpawner):
     # A configuration problem said once per hub, not at every start.
     _post_start_conflict_logged = False
+
+    # The quota reservations of the starts in flight, shared by every spawner of the hub as
+    # KubeSpawner's pod watch is (reservations.py says why they are needed).
+    _reservations = Reservations()
+    # A new list of the pods, when the pod watch's first list failed; one for all starts.
+    _pod_watch_restart: asyncio.Future | None = None
+    # Names the reservation of this spawner's start in flight, if any.
+    _ticket: str | None = None
 
     catalog_namespace = Unicode(
         config=True,
@@ -146,6 +157,12 @@ class PrimeHubSpawner(KubeSpawner):
         True, config=True,
         help="Refuse starts, and disable instance types in the menu, that would exceed the "
              "group's per-user (`quota-*`) or whole-group (`project-quota-*`) quota.")
+
+    quota_wait_timeout = Float(
+        10, config=True,
+        help="""Seconds a start waits for the pod watch to list the servers that are running
+        (after the hub starts, or when that list failed) before it is refused with 503: until
+        then the quota cannot be checked.""")
 
     grant_sudo = Bool(
         False, config=True,
@@ -238,15 +255,51 @@ class PrimeHubSpawner(KubeSpawner):
                                "the server was not started. Try again in a minute.")
         return entitlements
 
-    def _usage(self, group) -> tuple[Usage, Usage]:
-        """(this user's, the whole group's) use of the group, from the shared pod watch."""
+    def _watched_pods(self) -> Mapping:
+        """The shared pod watch's pods, by "namespace/name"."""
         reflector = self.pod_reflector
-        pods = list(reflector.resources.values()) if reflector else []
+        return reflector.resources if reflector else {}
+
+    def _quota_keys(self, group) -> tuple[str, str, str]:
+        """(group label, user label, "namespace/pod name"): how pods and reservations are
+        told apart by group, user and server."""
+        return (escape_label(group.name), escape_label(self.user.name),
+                f"{self.namespace}/{self.pod_name}")
+
+    def _usage(self, group) -> tuple[Usage, Usage]:
+        """(this user's, the whole group's) use of the group: the pods of the shared pod watch
+        and the starts in flight whose pods it does not show yet."""
+        pods = self._watched_pods()
         gpu_names = {it.gpu_resource_name for it in self._catalog_cache().catalog.instance_types.values()}
         gpu_names.add("nvidia.com/gpu")
-        label = escape_label(group.name)
-        return (group_usage(pods, label, gpu_names, escape_label(self.user.name), self.pod_name),
-                group_usage(pods, label, gpu_names, exclude_pod=self.pod_name))
+        label, user, mine = self._quota_keys(group)
+        starting = self._reservations
+        return (group_usage(pods.values(), label, gpu_names, user, self.pod_name)
+                + starting.pending(pods, label, user, exclude_pod=mine),
+                group_usage(pods.values(), label, gpu_names, exclude_pod=self.pod_name)
+                + starting.pending(pods, label, exclude_pod=mine))
+
+    async def _list_running_pods(self) -> None:
+        """Wait for the pod watch's first list, so that the running servers count (after a hub
+        restart, too). KubeSpawner keeps a watch whose first list failed and hands it out as
+        is, empty: that one is replaced, by one new list that every waiting start shares."""
+        cls = PrimeHubSpawner
+        try:
+            await asyncio.wait_for(asyncio.shield(self._start_watching_pods()),
+                                   self.quota_wait_timeout)
+            first = self.pod_reflector.first_load_future
+            if first.cancelled() or first.exception() is not None:
+                if cls._pod_watch_restart is None or cls._pod_watch_restart.done():
+                    cls._pod_watch_restart = asyncio.ensure_future(
+                        self._start_watching_pods(replace=True))
+                await asyncio.wait_for(asyncio.shield(cls._pod_watch_restart),
+                                       self.quota_wait_timeout)
+        except Exception as e:  # noqa: BLE001 - whatever stops the list, the quota is unknown
+            self.log.warning("Refused to start %s: the pod watch has no list of the running "
+                             "servers (%s)", self._log_name, type(e).__name__)
+            raise refusal(503, "The running servers could not be listed from Kubernetes, so "
+                               "the quota cannot be checked and the server was not started. "
+                               "Try again in a minute.") from None
 
     # ---- the form -----------------------------------------------------------------------------
 
@@ -300,12 +353,28 @@ class PrimeHubSpawner(KubeSpawner):
 
     # ---- the start ----------------------------------------------------------------------------
 
+    def start(self):
+        """KubeSpawner's start, holding the quota reservation that its check makes until the
+        start ends: by then its pod is in the pod watch (and counts there), or there is none."""
+        ticket = self._ticket = uuid.uuid4().hex
+        future = super().start()
+        future.add_done_callback(lambda _: self._reservations.release(ticket))
+        return future
+
+    async def stop(self, now=False):
+        try:
+            return await super().stop(now)
+        finally:
+            # A start that was interrupted without being cancelled holds nothing any longer.
+            if self._ticket is not None:
+                self._reservations.release(self._ticket)
+
     async def load_user_options(self):
         """Check `user_options` against the entitlements of now, then shape the pod."""
         entitlements = self._current_entitlements(self.entitlements_max_age_at_start)
         catalog = await self._catalog()
         if self.enforce_quota:
-            await self._start_watching_pods()
+            await self._list_running_pods()
         try:
             choice = validate_user_options(
                 self.user_options, entitlements, catalog, prefix=self.role_prefix,
@@ -313,6 +382,11 @@ class PrimeHubSpawner(KubeSpawner):
         except OptionsRefused as e:
             self.log.info("Refused to start %s: %s", self._log_name, e.message)
             raise refusal(e.status, e.message) from None
+        if self.enforce_quota:
+            # Still no await since the check: no other start of this hub has counted in
+            # between, and from here every check counts this one.
+            self._reservations.reserve(self._ticket, *self._quota_keys(choice.menu.group),
+                                       usage_of(choice.instance_type), self._watched_pods())
         # The operator's hook as configured, not as the previous start left it.
         post_start = self._configured.get("lifecycle_hooks", self.lifecycle_hooks).get("postStart")
         settings = PodSettings(

@@ -8,7 +8,8 @@ Index:
 - `UnloadedCatalogCache`: that watch before its first list: `wait_loaded` says no.
 - `FakeCoreV1Api`: the Kubernetes API for pods and PVCs. Keeps every pod and PVC it is
   asked to create (as the JSON the API server would receive), reports created pods
-  Running and Ready on 127.0.0.1, and deletes pods on request.
+  Running and Ready on 127.0.0.1, and deletes pods on request. `watch_lag` delays when a
+  created pod shows in the pod watch, as a real watch lags behind the create.
 - `FakePodReflector`: KubeSpawner's shared pod watch, showing the pods of a `FakeCoreV1Api`.
 - `FakeEventReflector`: KubeSpawner's shared event watch, with no events.
 - `NotebookDouble`: the notebook server inside the pod: answers every request with 200.
@@ -167,8 +168,11 @@ class FakeCoreV1Api:
     """Pods and PVCs: keeps what it is asked to create, runs pods at once, deletes on request.
 
     `created` lists every create request in order, as ("pod"|"pvc", manifest JSON);
-    `pods` holds the pods that exist now (what `FakePodReflector` shows).
+    `pods` holds the pods that exist now (what `FakePodReflector` shows), each from
+    `watch_lag` seconds after its create.
     """
+
+    watch_lag = 0.0
 
     def __init__(self):
         self.created: list[tuple[str, dict]] = []
@@ -188,7 +192,10 @@ class FakeCoreV1Api:
         pod["status"] = {"phase": "Running", "podIP": "127.0.0.1", "containerStatuses": [
             {"name": c["name"], "ready": True, "state": {"running": {}}}
             for c in pod["spec"]["containers"]]}
-        self.pods[key] = pod
+        if self.watch_lag:
+            asyncio.get_running_loop().call_later(self.watch_lag, self.pods.__setitem__, key, pod)
+        else:
+            self.pods[key] = pod
         return pod
 
     async def delete_namespaced_pod(self, name, namespace, **kwargs):
