@@ -263,7 +263,13 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     async def get_token_info(self, handler, params):
         """Every new token (login or refresh) comes with an ID token we check."""
-        token_info = await super().get_token_info(handler, params)
+        try:
+            token_info = await super().get_token_info(handler, params)
+        except (OSError, HTTPClientError) as e:
+            if isinstance(e, HTTPClientError) and e.code < 500:
+                raise
+            self.log.warning("Keycloak unreachable for a token request: %s", e)
+            raise refusal(503, KEYCLOAK_DOWN) from None
         if self.verify_id_token:
             id_token = token_info.get("id_token")
             if not id_token:
