@@ -109,6 +109,7 @@ async def _keycloak_outage(alice, bob, callback: str, token: str, before: set) -
         await start_keycloak()
     took = await start_within("alice", token, CPU_1, RECOVERY)
     assert took <= RECOVERY
+    print(f"\nfault: Keycloak back -> a start accepted and running in {took:.1f}s")
     await login("bob")  # and a login works again
 
 
@@ -151,7 +152,9 @@ async def test_kube_apiserver_restart_watches_resume_and_a_start_meanwhile_says_
         took = await menu_shows(alice, BUMPED, timeout=RECOVERY)
         assert took <= RECOVERY
         assert await pods_and_claims() == before
-        await start_within("alice", token, CPU_1, RECOVERY)
+        started = await start_within("alice", token, CPU_1, RECOVERY)
+        print(f"\nfault: kube-apiserver back -> a change in the menu in {took:.1f}s, "
+              f"a start running in {started:.1f}s")
     finally:
         await stop_if_running("alice")
         await restore_demo_data(alice)
@@ -176,7 +179,9 @@ async def test_etcd_restart_the_api_server_and_the_hub_follow():
         await asyncio.to_thread(kube.apply, cpu_1(BUMPED))
         took = await menu_shows(alice, BUMPED, timeout=RECOVERY)
         assert took <= RECOVERY
-        await start_within("alice", token, CPU_1, RECOVERY)
+        started = await start_within("alice", token, CPU_1, RECOVERY)
+        print(f"\nfault: etcd back -> a change in the menu in {took:.1f}s, "
+              f"a start running in {started:.1f}s")
     finally:
         await stop_if_running("alice")
         await restore_demo_data(alice)
