@@ -120,7 +120,8 @@ async def start(username: str, token: str, options: dict):
 
 
 async def start_within(username: str, token: str, options: dict, timeout: float) -> float:
-    """Ask for a start until the hub accepts it; return how long that took."""
+    """Ask for a start until the hub accepts it (within `timeout`), wait for the server to
+    be ready; return how long the acceptance took."""
     began = time.monotonic()
 
     async def accepted():
@@ -131,8 +132,9 @@ async def start_within(username: str, token: str, options: dict, timeout: float)
         return False
 
     await eventually(accepted, timeout, f"a start of {username}'s server", interval=0.5)
+    took = time.monotonic() - began
     await wait_server(username)
-    return time.monotonic() - began
+    return took
 
 
 async def menu_shows(client, text: str, timeout: float, group: str = "research") -> float:

@@ -109,7 +109,7 @@ async def _keycloak_outage(alice, bob, callback: str, token: str, before: set) -
         await start_keycloak()
     took = await start_within("alice", token, CPU_1, RECOVERY)
     assert took <= RECOVERY
-    print(f"\nfault: Keycloak back -> a start accepted and running in {took:.1f}s")
+    print(f"\nfault: Keycloak back -> a start accepted in {took:.1f}s")
     await login("bob")  # and a login works again
 
 
@@ -154,7 +154,7 @@ async def test_kube_apiserver_restart_watches_resume_and_a_start_meanwhile_says_
         assert await pods_and_claims() == before
         started = await start_within("alice", token, CPU_1, RECOVERY)
         print(f"\nfault: kube-apiserver back -> a change in the menu in {took:.1f}s, "
-              f"a start running in {started:.1f}s")
+              f"a start accepted in {started:.1f}s")
     finally:
         await stop_if_running("alice")
         await restore_demo_data(alice)
@@ -181,7 +181,7 @@ async def test_etcd_restart_the_api_server_and_the_hub_follow():
         assert took <= RECOVERY
         started = await start_within("alice", token, CPU_1, RECOVERY)
         print(f"\nfault: etcd back -> a change in the menu in {took:.1f}s, "
-              f"a start running in {started:.1f}s")
+              f"a start accepted in {started:.1f}s")
     finally:
         await stop_if_running("alice")
         await restore_demo_data(alice)
