@@ -347,6 +347,22 @@ class PrimeHubSpawner(KubeSpawner):
                 await self._undo_pvc()
             raise self._kube_unreachable(type(e).__name__) from None
 
+    async def _make_create_pod_request(self, pod, request_timeout):
+        """KubeSpawner's pod create, without the ERROR line it writes when the API server
+        refuses the pod (anything but 409): that line is the whole pod, the server's API
+        token and the user's variables included. start() says the refusal instead."""
+        try:
+            await asyncio.wait_for(self.api.create_namespaced_pod(self.namespace, pod),
+                                   request_timeout)
+            return True
+        except TimeoutError:
+            return False
+        except ApiException as e:
+            if e.status != 409:
+                raise
+        # A pod of that name exists: KubeSpawner's own handling (stop it, try again).
+        return await super()._make_create_pod_request(pod, request_timeout)
+
     def _kube_unreachable(self, why: str) -> web.HTTPError:
         self.log.warning("Kubernetes unreachable while starting %s (%s)", self._log_name, why)
         return refusal(503, "Kubernetes could not be reached, so your server was not "

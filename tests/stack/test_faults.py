@@ -256,6 +256,8 @@ async def test_pod_forbidden_by_a_resource_quota_says_so_and_leaves_nothing():
     await eventually(lambda: absent(claim_path("claim-bob")), 30, "claim-bob deleted")
     await ensure_claim("claim-alice")
     before = await pods_and_claims()
+    log = proc.log_path("jupyterhub")
+    log_start = log.stat().st_size
     await delete(QUOTA_PATH)
     await no_pods_quota()
     try:
@@ -270,6 +272,9 @@ async def test_pod_forbidden_by_a_resource_quota_says_so_and_leaves_nothing():
         assert await pods_and_claims() == before
         assert await absent(claim_path("claim-bob"))
         assert not await absent(claim_path("claim-alice"))
+        with open(log, "rb") as written:  # the refused pod is not logged with its token
+            written.seek(log_start)
+            assert b"JUPYTERHUB_API_TOKEN" not in written.read()
     finally:
         await delete(QUOTA_PATH)
     # The quota gone, bob starts within seconds (and gets his home PVC).
