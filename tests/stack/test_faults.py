@@ -350,6 +350,7 @@ async def test_hub_restart_keeps_running_servers_their_panel_and_quota_use():
         use_before = await group_use()
         assert "1 of 16 CPU" in use_before, use_before
         model_before = (await api_user("alice"))["servers"][""]
+        uid = (await pod(POD.format("alice")))["metadata"]["uid"]
         await restart_hub_keeping_servers()
         server = await wait_server("alice", timeout=30)
         assert server["user_options"] == model_before["user_options"]
@@ -360,9 +361,7 @@ async def test_hub_restart_keeps_running_servers_their_panel_and_quota_use():
         assert await group_use() == use_before
         reached = await get(alice, "/user/alice/api")
         assert reached.status_code == 200 and "version" in reached.json()
-        # The quota counts the running pod at once: a second server of the group's use
-        # would show two.
-        assert await pod(POD.format("alice")) is not None
+        assert (await pod(POD.format("alice")))["metadata"]["uid"] == uid  # never restarted
 
 
 async def api_user(name: str) -> dict:
