@@ -285,7 +285,13 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     async def get_token_info(self, handler, params):
         """Every new token (login or refresh) comes with an ID token we check."""
-        token_info = await super().get_token_info(handler, params)
+        try:
+            token_info = await super().get_token_info(handler, params)
+        except (OSError, HTTPClientError) as e:
+            if isinstance(e, HTTPClientError) and e.code < 500:
+                raise
+            self.log.warning("Keycloak unreachable for a token request: %s", e)
+            raise refusal(503, KEYCLOAK_DOWN) from None
         if self.verify_id_token:
             id_token = token_info.get("id_token")
             if not id_token:
@@ -349,7 +355,7 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     async def refresh_user(self, user, handler=None, **kwargs):
         """Re-read tokens and entitlements. With Keycloak down, keep the current auth: pages
-        keep working, and a start refuses the stale entitlements with 503."""
+        keep working, and a start refuses the entitlements it could not re-read with 503."""
         try:
             refreshed = await super().refresh_user(user, handler, **kwargs)
             if (not self.allow_all and isinstance(refreshed, dict)
@@ -367,4 +373,10 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
             self.log.warning("Keycloak unreachable while refreshing %s: %s", user.name, e)
         except (OSError, KeycloakUnavailable) as e:
             self.log.warning("Keycloak unreachable while refreshing %s: %s", user.name, e)
+        # Keep the login, with the entitlements marked as not re-read: pages keep using them,
+        # and a start (which refreshes first) refuses them with 503 instead of trusting them.
+        auth_state = await user.get_auth_state()
+        if (auth_state or {}).get(AUTH_STATE_KEY):
+            auth_state[AUTH_STATE_KEY]["fetched_at"] = 0.0
+            await user.save_auth_state(auth_state)
         return True

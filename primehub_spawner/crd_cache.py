@@ -38,12 +38,14 @@ def shared_catalog_cache(api, namespace: str, log: logging.Logger | None = None,
 class CatalogCache:
     def __init__(self, api, namespace: str, *, log: logging.Logger | None = None,
                  request_timeout: float = 10, watch_timeout: int = 300,
-                 max_backoff: float = 30):
+                 max_backoff: float = 5):
         self.api = api  # a kubernetes_asyncio CustomObjectsApi
         self.namespace = namespace
         self.log = log or logging.getLogger(__name__)
         self.request_timeout = request_timeout
         self.watch_timeout = watch_timeout
+        # Short: the catalog must follow again within seconds of the API server coming
+        # back, and a re-list every few seconds while it is down costs nothing.
         self.max_backoff = max_backoff
         # kind -> name -> (resourceVersion, entry or None when rejected)
         self._parsed: dict[str, dict[str, tuple[str, object]]] = {kind: {} for kind in PARSERS}

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+import aiohttp
 import jinja2
+from kubernetes_asyncio.client import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.clients import shared_client
 from tornado import web
@@ -26,7 +29,7 @@ from .entitlements import UserEntitlements
 from .errors import refusal
 from .form import FormView, make_form_view
 from .labels import escape_label
-from .names import AUTH_STATE_KEY, is_safe_path
+from .names import AUTH_STATE_KEY, is_safe_path, shown
 from .options import OptionsRefused, options_from_form, validate_user_options
 from .podspec import (
     PodSettings,
@@ -355,9 +358,11 @@ class PrimeHubSpawner(KubeSpawner):
 
     def start(self):
         """KubeSpawner's start, holding the quota reservation that its check makes until the
-        start ends: by then its pod is in the pod watch (and counts there), or there is none."""
+        start ends (by then its pod is in the pod watch, and counts there, or there is none),
+        with what Kubernetes refuses said in a sentence, and the home PVC this start created
+        removed again when no pod was created."""
         ticket = self._ticket = uuid.uuid4().hex
-        future = super().start()
+        future = asyncio.ensure_future(self._start_or_undo())
         future.add_done_callback(lambda _: self._reservations.release(ticket))
         return future
 
@@ -418,6 +423,86 @@ class PrimeHubSpawner(KubeSpawner):
                       self._log_name, choice.menu.group.name, choice.instance_type.name,
                       choice.image.name)
 
+    async def _start_or_undo(self):
+        # KubeSpawner (7.x) creates the home PVC only while its private `_pvc_exists` is
+        # False, and counts a PVC that already existed (409) as its own; ask first, so that
+        # only a PVC this start made is ever deleted.
+        new_pvc = False
+        if self.storage_pvc_ensure and not self._pvc_exists:
+            new_pvc = await self._k8s_absent("persistent_volume_claim", self.pvc_name)
+        try:
+            return await super().start()
+        except web.HTTPError:
+            raise
+        except ApiException as e:
+            if new_pvc:
+                await self._undo_pvc()
+            if e.status >= 500:
+                raise self._kube_unreachable(f"HTTP {e.status}") from None
+            said = shown(_api_message(e), 300)
+            self.log.warning("Kubernetes refused to start %s: HTTP %s %s", self._log_name,
+                             e.status, said)
+            raise refusal(e.status, "Kubernetes refused to create your server (HTTP "
+                                    f"{e.status}): {said}. Nothing was "
+                                    "started; ask an administrator if this persists.") from None
+        except (aiohttp.ClientError, OSError) as e:
+            if new_pvc:
+                await self._undo_pvc()
+            raise self._kube_unreachable(type(e).__name__) from None
+
+    async def _make_create_pod_request(self, pod, request_timeout):
+        """KubeSpawner's pod create, without the ERROR line it writes when the API server
+        refuses the pod (anything but 409): that line is the whole pod, the server's API
+        token and the user's variables included. start() says the refusal instead."""
+        try:
+            await asyncio.wait_for(self.api.create_namespaced_pod(self.namespace, pod),
+                                   request_timeout)
+            return True
+        except TimeoutError:
+            return False
+        except ApiException as e:
+            if e.status != 409:
+                raise
+        # A pod of that name exists: KubeSpawner's own handling (stop it, try again).
+        return await super()._make_create_pod_request(pod, request_timeout)
+
+    def _kube_unreachable(self, why: str) -> web.HTTPError:
+        self.log.warning("Kubernetes unreachable while starting %s (%s)", self._log_name, why)
+        return refusal(503, "Kubernetes could not be reached, so your server was not "
+                            "started. Try again in a minute.")
+
+    async def _k8s_absent(self, kind: str, name: str) -> bool:
+        """True only when the API server says there is no such object (False when unsure)."""
+        read = getattr(self.api, f"read_namespaced_{kind}")
+        try:
+            await asyncio.wait_for(read(name, self.namespace), self.k8s_api_request_timeout)
+        except ApiException as e:
+            return e.status == 404
+        except Exception:  # noqa: BLE001 - unreachable: unsure, so never delete
+            return False
+        return False
+
+    async def _undo_pvc(self) -> None:
+        """Delete the home PVC this start created, unless a pod of this server exists."""
+        if not await self._k8s_absent("pod", self.pod_name):
+            return
+        try:
+            await asyncio.wait_for(
+                self.api.delete_namespaced_persistent_volume_claim(self.pvc_name, self.namespace),
+                self.k8s_api_request_timeout)
+        except ApiException as e:
+            if e.status != 404:  # 404: the start failed before making it
+                self.log.warning("Could not delete PVC %s after a failed start of %s: HTTP %s",
+                                 self.pvc_name, self._log_name, e.status)
+                return
+        except Exception as e:  # noqa: BLE001 - best effort, said in the log
+            self.log.warning("Could not delete PVC %s after a failed start of %s: %r",
+                             self.pvc_name, self._log_name, e)
+            return
+        self._pvc_exists = False
+        self.log.info("Deleted PVC %s, created by a start of %s that failed", self.pvc_name,
+                      self._log_name)
+
     def get_state(self):
         state = super().get_state()
         if self.primehub_choice:
@@ -432,3 +517,10 @@ class PrimeHubSpawner(KubeSpawner):
         super().clear_state()
         self.primehub_choice = {}
 
+
+def _api_message(error: ApiException) -> str:
+    """The API server's own sentence from an error body (a Status object), else its reason."""
+    try:
+        return str(json.loads(error.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(error.reason or "")
