@@ -1,8 +1,9 @@
 """The whole dev stack: `python -m devstack.stack up|down|demo|status`.
 
 up     builds and downloads what is missing (cached under .cache/), starts etcd,
-       kube-apiserver, the local kubelet, Keycloak and JupyterHub in the background,
-       and writes .devstack/env. Running it again with everything up does nothing.
+       kube-apiserver, kube-scheduler, the local kubelet, Keycloak and JupyterHub in the
+       background, and writes .devstack/env. Running it again with everything up does
+       nothing.
 down   stops every part and every notebook process they started.
 demo   up, then waits in the foreground; Ctrl-C runs down.
 """
@@ -119,7 +120,8 @@ def main() -> int:
         elif command == "prepare":
             prepare()
         else:
-            for name in ("etcd", "kube-apiserver", "kubelet", "keycloak", "jupyterhub"):
+            for name in ("etcd", "kube-apiserver", "kube-scheduler", "kubelet", "keycloak",
+                         "jupyterhub"):
                 print(f"{name:15} {'running, pid %s' % proc.pid_of(name) if proc.pid_of(name) else 'stopped'}")
     except proc.PartFailed as e:
         print(f"[devstack] {e}", file=sys.stderr)
