@@ -4,11 +4,15 @@ local kubelet runs only what the scheduler bound to one of them.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
-from .hub_client import POD, api, get, login, pod, stop_server, user_token, wait_server
+from devstack import kube
+
+from .hub_client import (POD, KeycloakAdmin, api, get, login, pod, stop_server, user_token,
+                         wait_server)
 from .kube_client import (POD_IP_ENV, SERVE_POD_IP, create_pod, delete_pod, events_for,
                           get_pod, is_ready, make_pod, unique, wait_for)
 
@@ -161,3 +165,32 @@ async def test_cpu_server_runs_on_the_cpu_node():
         assert (await pod(POD.format("alice")))["spec"]["nodeName"] == "cpu-node"
     finally:
         await stop_server("alice")
+
+
+async def test_an_instance_type_bigger_than_any_node_leaves_the_server_pending():
+    """class-101 sets no GPU quota, so a type asking for three GPUs passes the hub's own
+    checks: only the scheduler can say that no node has them."""
+    too_big = {"apiVersion": "primehub.io/v1alpha1", "kind": "InstanceType",
+               "metadata": {"name": "gpu-triple", "namespace": "hub"},
+               "spec": {"displayName": "Three GPUs", "limits.cpu": 1, "limits.memory": "1G",
+                        "limits.gpu": 3, "gpuResourceName": "nvidia.com/gpu",
+                        "tolerations": [GPU_TOLERATION]}}
+    await asyncio.to_thread(kube.apply, too_big)
+    async with KeycloakAdmin() as realm:
+        await realm.map_role("class-101", "it:gpu-triple", mapped=True)
+    try:
+        await asyncio.sleep(6)  # past the hub's group cache (5 s in the dev stack)
+        await login("bob")
+        token = await user_token("bob")
+        response = await api("POST", "/users/bob/server", token=token, json={
+            "group": "class-101", "instance_type": "gpu-triple", "image": "base-notebook"})
+        assert response.status_code == 202, response.text
+        message = await asyncio.to_thread(wait_unschedulable, POD.format("bob"))
+        assert "0/2 nodes are available" in message
+        assert "2 Insufficient nvidia.com/gpu" in message
+        assert (await api("GET", "/users/bob")).json()["pending"] == "spawn"
+    finally:
+        await stop_server("bob")
+        async with KeycloakAdmin() as realm:
+            await realm.map_role("class-101", "it:gpu-triple", mapped=False)
+        await asyncio.to_thread(kube.request, "DELETE", kube.object_path(too_big))
