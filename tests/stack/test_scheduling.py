@@ -139,12 +139,19 @@ def test_the_kubelet_leaves_a_pod_bound_to_another_node_alone():
     wait_for(lambda: get_pod(name) is None, 30, "pod gone")
 
 
-async def test_gpu_small_server_runs_on_the_gpu_node_and_answers_through_the_proxy():
-    alice = await login("alice")
-    token = await user_token("alice")
-    response = await api("POST", "/users/alice/server", token=token, json={
-        "group": "research", "instance_type": "gpu-small", "image": "pytorch"})
+async def start_server(username: str, group: str, instance_type: str, image: str):
+    """Log the user in and start their server through the hub's REST API with their own
+    token; return the logged-in client."""
+    client = await login(username)
+    token = await user_token(username)
+    response = await api("POST", f"/users/{username}/server", token=token, json={
+        "group": group, "instance_type": instance_type, "image": image})
     assert response.status_code in (201, 202), response.text
+    return client
+
+
+async def test_gpu_small_server_runs_on_the_gpu_node_and_answers_through_the_proxy():
+    alice = await start_server("alice", "research", "gpu-small", "pytorch")
     try:
         await wait_server("alice")
         manifest = await pod(POD.format("alice"))
@@ -156,10 +163,7 @@ async def test_gpu_small_server_runs_on_the_gpu_node_and_answers_through_the_pro
 
 
 async def test_cpu_server_runs_on_the_cpu_node():
-    token = await user_token("alice")
-    response = await api("POST", "/users/alice/server", token=token, json={
-        "group": "research", "instance_type": "cpu-1", "image": "base-notebook"})
-    assert response.status_code in (201, 202), response.text
+    await start_server("alice", "research", "cpu-1", "base-notebook")
     try:
         await wait_server("alice")
         assert (await pod(POD.format("alice")))["spec"]["nodeName"] == "cpu-node"
@@ -180,11 +184,7 @@ async def test_an_instance_type_bigger_than_any_node_leaves_the_server_pending()
         await realm.map_role("class-101", "it:gpu-triple", mapped=True)
     try:
         await asyncio.sleep(6)  # past the hub's group cache (5 s in the dev stack)
-        await login("bob")
-        token = await user_token("bob")
-        response = await api("POST", "/users/bob/server", token=token, json={
-            "group": "class-101", "instance_type": "gpu-triple", "image": "base-notebook"})
-        assert response.status_code == 202, response.text
+        await start_server("bob", "class-101", "gpu-triple", "base-notebook")
         message = await asyncio.to_thread(wait_unschedulable, POD.format("bob"))
         assert "0/2 nodes are available" in message
         assert "2 Insufficient nvidia.com/gpu" in message
