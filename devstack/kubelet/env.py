@@ -93,9 +93,12 @@ def resource_field(container: dict, ref: dict, node: NodeShape) -> str:
     if value is None:  # an unset limit reads as the node's allocatable
         value = node.capacity.get(what, "0")
     try:
-        return str(math.ceil(parse_quantity(value) / parse_quantity(ref.get("divisor") or "1")))
+        ratio = parse_quantity(value) / parse_quantity(ref.get("divisor") or "1")
     except (ValueError, ZeroDivisionError) as error:
         raise ConfigError(f"resourceFieldRef {ref['resource']}: {error}") from None
+    # The parser gives floats (1009m / 1m is 1009.0000000000001); Kubernetes rounds an exact
+    # ratio up, so the float noise below its finest unit (nano) is dropped first.
+    return str(math.ceil(round(ratio, 9)))
 
 
 def make_env(pod: dict, container: dict, ip: str, node: NodeShape,

@@ -49,8 +49,10 @@ VALUES = [
     pytest.param([resource("limits.cpu")], "2", id="cpu-limit"),
     pytest.param([resource("limits.memory", "1Mi")], "512", id="memory-limit-in-mi"),
     pytest.param([resource("requests.cpu", "1m")], "500", id="cpu-request-in-milli"),
+    pytest.param([resource("requests.memory", "1m")], "1009", id="no-float-noise"),
     pytest.param([resource("limits.nvidia.com/gpu")], "0", id="unset-extended-reads-node"),
-    pytest.param([resource("requests.memory", "1Gi")], "32", id="unset-reads-allocatable"),
+    pytest.param([resource("requests.ephemeral-storage", "1Gi")], "100",
+                 id="unset-reads-allocatable"),
     pytest.param([{"name": "V", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
                  "secret-value", id="secret-key"),
     pytest.param([{"name": "V", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}],
@@ -58,7 +60,8 @@ VALUES = [
 ]
 FETCHED = {("secret", "s"): {"k": "secret-value"}, ("configmap", "c"): {"k": "config-value"},
            ("secret", "missing"): None}
-RESOURCES = {"limits": {"cpu": "2", "memory": "512Mi"}, "requests": {"cpu": "500m"}}
+RESOURCES = {"limits": {"cpu": "2", "memory": "512Mi"},
+             "requests": {"cpu": "500m", "memory": "1009m"}}
 
 
 @pytest.mark.parametrize("env, value", VALUES)
