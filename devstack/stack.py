@@ -37,13 +37,14 @@ def up() -> None:
     prepare()
     started = time.monotonic()
     with ThreadPoolExecutor(2) as pool:
-        # Keycloak takes longest; the Kubernetes side comes up beside it.
+        # Keycloak takes longest; the Kubernetes side and then the hub come up beside it
+        # (the hub needs the API server when it starts, Keycloak only at the first login).
         kc = pool.submit(keycloak.start)
         kube.start()
         kube.apply_demo_data()
         kube.start_kubelet()
+        hub.start(str(kube.HUB_KUBECONFIG))
         kc.result()
-    hub.start(str(kube.HUB_KUBECONFIG))
     write_env()
     proc.say(f"stack up in {time.monotonic() - started:.0f}s")
 
