@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build etcd and kube-apiserver from their Go modules (no Docker, no git clone) into
+# Build etcd, kube-apiserver and kube-scheduler from their Go modules (no Docker, no git
+# clone) into
 # $CACHE/kube/bin/, where CACHE is devstack/proc.py's cache folder (outside the work tree:
 # $PRIMEHUB_DEVSTACK_CACHE, default ~/.cache/primehub-spawner-devstack). Everything Go
 # downloads or compiles stays under $CACHE/go, so a second run is a no-op and a rebuild
@@ -13,7 +14,11 @@
 # module (k8s.io/api, k8s.io/apimachinery, ...) at v0.0.0 and replaces it with
 # ./staging/src/..., and a dependency's replace directives do not count. So the build
 # module below replaces each of them with the published tag v0.Y.Z of the same release,
-# the list read from the downloaded go.mod of the chosen release.
+# the list read from the downloaded go.mod of the chosen release. kube-apiserver and
+# kube-scheduler are two commands of that one build module.
+#
+# Under pipefail a reader that stops early (head) can kill its writer with SIGPIPE and
+# fail the whole script (exit 141), so the pipes here only end in readers that read to EOF.
 set -euo pipefail
 
 CACHE="${PRIMEHUB_DEVSTACK_CACHE:-$HOME/.cache/primehub-spawner-devstack}"
@@ -37,7 +42,7 @@ GO_LOCAL="${GO_LOCAL#go}"
 mkdir -p "$BIN" "$SRC"
 
 # version_le A B: true when Go version A <= B (1.26.0 <= 1.26.8).
-version_le() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$1" ]; }
+version_le() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | sed -n 1p)" = "$1" ]; }
 
 # pick MODULE PREFIX_REGEX: newest release (no pre-release) whose go directive the local Go
 # satisfies. Reads only .info/.mod files from the proxy, not the module zips.
@@ -69,16 +74,17 @@ resolve() {  # resolve NAME MODULE PATTERN -> version (falls back to the stamp w
     fi
 }
 
-# ---------------------------------------------------------------- kube-apiserver
+# ---------------------------------------------------------------- kube-apiserver, kube-scheduler
 KUBE_VERSION="${KUBE_VERSION:-$(resolve kube-apiserver k8s.io/kubernetes '^v1\.[0-9]+\.[0-9]+$')}"
 KUBE_STAMP="version=$KUBE_VERSION go=$GO_LOCAL"
+KUBE_MODULE="$SRC/kubernetes-$KUBE_VERSION"
 
-build_apiserver() {
-    local v="$KUBE_VERSION" staging_v dir gomod mods minor start
+# The build module: requires k8s.io/kubernetes and pins its staging modules (see the top).
+write_kube_module() {
+    local v="$KUBE_VERSION" staging_v gomod mods
     staging_v="v0.${v#v1.}"                       # v1.37.2 -> v0.37.2
-    minor="$(echo "$v" | cut -d. -f2)"
-    dir="$SRC/kube-apiserver-$v"
-    say "kube-apiserver $v (staging modules at $staging_v) in $dir"
+    [ -f "$KUBE_MODULE/go.mod" ] && return 0
+    say "k8s.io/kubernetes $v (staging modules at $staging_v) in $KUBE_MODULE"
     gomod="$("$GO" mod download -json "k8s.io/kubernetes@$v" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
     [ -f "$gomod" ] || { say "no go.mod for k8s.io/kubernetes@$v"; return 1; }
     # Staging modules: required at v0.0.0 AND replaced with ./staging/... in that go.mod.
@@ -91,9 +97,9 @@ build_apiserver() {
         END { for (m in req) if (m in staged) print m }' "$gomod" | sort)"
     [ -n "$mods" ] || { say "found no staging modules in $gomod"; return 1; }
     say "replacing $(echo "$mods" | wc -l) staging modules with $staging_v"
-    mkdir -p "$dir"
+    mkdir -p "$KUBE_MODULE"
     {
-        echo "module devstack.local/kube-apiserver"
+        echo "module devstack.local/kubernetes"
         echo
         echo "go $("$GO" list -m -f '{{.GoVersion}}' "k8s.io/kubernetes@$v")"
         echo
@@ -102,24 +108,31 @@ build_apiserver() {
         echo "replace ("
         for m in $mods; do echo "	$m => $m $staging_v"; done
         echo ")"
-    } > "$dir/go.mod"
+    } > "$KUBE_MODULE/go.mod.new"
+    mv "$KUBE_MODULE/go.mod.new" "$KUBE_MODULE/go.mod"
+}
+
+build_kube() {  # build_kube COMMAND: k8s.io/kubernetes/cmd/COMMAND into $BIN/COMMAND
+    local name="$1" v="$KUBE_VERSION" minor start
+    minor="$(echo "$v" | cut -d. -f2)"
+    write_kube_module
     start=$(date +%s)
     (
-        cd "$dir"
+        cd "$KUBE_MODULE"
         say "resolving dependencies (go mod download)"
         "$GO" mod download k8s.io/kubernetes
-        say "compiling (a cold build takes a while on few cores)"
-        "$GO" build -o "$BIN/kube-apiserver.new" -ldflags "-s -w \
+        say "compiling $name (a cold build takes a while on few cores)"
+        "$GO" build -o "$BIN/$name.new" -ldflags "-s -w \
             -X k8s.io/component-base/version.gitVersion=$v \
             -X k8s.io/component-base/version.gitMajor=1 \
             -X k8s.io/component-base/version.gitMinor=$minor \
             -X k8s.io/component-base/version.gitTreeState=clean \
             -X k8s.io/component-base/version.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-            k8s.io/kubernetes/cmd/kube-apiserver
+            "k8s.io/kubernetes/cmd/$name"
     )
-    mv "$BIN/kube-apiserver.new" "$BIN/kube-apiserver"
-    echo "$KUBE_STAMP" > "$BIN/.kube-apiserver.stamp"
-    say "kube-apiserver built in $(( $(date +%s) - start ))s, $(du -h "$BIN/kube-apiserver" | cut -f1)"
+    mv "$BIN/$name.new" "$BIN/$name"
+    echo "$KUBE_STAMP" > "$BIN/.$name.stamp"
+    say "$name built in $(( $(date +%s) - start ))s, $(du -h "$BIN/$name" | cut -f1)"
 }
 
 # ---------------------------------------------------------------- etcd
@@ -165,10 +178,16 @@ if stamp_ok etcd "$ETCD_STAMP"; then
 else
     build_etcd
 fi
-if stamp_ok kube-apiserver "$KUBE_STAMP"; then
-    say "kube-apiserver $KUBE_VERSION already built"
-else
-    build_apiserver
-fi
-"$BIN/etcd" --version | head -n1 >&2
-"$BIN/kube-apiserver" --version >&2
+for name in kube-apiserver kube-scheduler; do
+    if stamp_ok "$name" "$KUBE_STAMP"; then
+        say "$name $KUBE_VERSION already built"
+    else
+        build_kube "$name"
+    fi
+done
+# etcd prints several lines; only the first (its version) goes to the log.
+etcd_version="$("$BIN/etcd" --version)"
+say "${etcd_version%%$'\n'*}"
+for name in kube-apiserver kube-scheduler; do
+    say "$name: $("$BIN/$name" --version)"
+done

@@ -1,7 +1,9 @@
-"""The devstack's Kubernetes: etcd, kube-apiserver and the local kubelet, without Docker.
+"""The devstack's Kubernetes: etcd, kube-apiserver, kube-scheduler and the local kubelet,
+without Docker.
 
     python -m devstack.kube prepare     # build the binaries (once) and the credentials (once)
-    python -m devstack.kube start       # etcd + kube-apiserver + CRDs/RBAC + local kubelet
+    python -m devstack.kube start       # etcd + kube-apiserver + CRDs/RBAC + kube-scheduler
+                                        # + local kubelet
     python -m devstack.kube demo-data   # apply devstack/demo-data.yaml
     python -m devstack.kube status      # pids, memory, readiness
     python -m devstack.kube stop
@@ -16,12 +18,16 @@ Everything else lives under .devstack/kube/:
     tokens.csv                      static bearer tokens (--token-auth-file)
     admin.kubeconfig                user devstack-admin, group system:masters
     hub.kubeconfig                  user primehub-hub, no group: only what crds/rbac.yaml grants
-    kubelet.kubeconfig              user system:node:local-node, groups system:nodes and
-                                    system:masters (it is the node agent and the scheduler)
+    kubelet.kubeconfig              user devstack-kubelet, groups system:nodes and
+                                    system:masters (no Node authorizer runs here)
+    scheduler.kubeconfig            user system:kube-scheduler: the API server's built-in
+                                    RBAC gives it exactly a scheduler's rights
+    kube-scheduler.yaml             devstack/kube-scheduler.yaml with that credential's path
     etcd/                           etcd's data
 
 Flags follow controller-runtime's envtest: loopback bind and advertise address, static
 credentials, RBAC, no ServiceAccount admission plugin; there is no controller-manager.
+The kube-scheduler places pods on the kubelet's two nodes (devstack/kubelet/nodes.py).
 """
 from __future__ import annotations
 
@@ -42,7 +48,8 @@ from pathlib import Path
 
 import yaml
 
-from devstack import proc
+from devstack import proc, scheduler
+from devstack.kubelet.nodes import NODES
 
 KUBE = proc.STATE / "kube"
 BIN = proc.CACHE / "kube" / "bin"
@@ -55,33 +62,37 @@ ETCD_PEER_PORT = 12380
 APISERVER_PORT = 16443
 SERVER = f"https://127.0.0.1:{APISERVER_PORT}"
 NAMESPACE = "hub"
-NODE_NAME = "local-node"
 
 CA_CERT = KUBE / "ca.crt"
 ADMIN_KUBECONFIG = KUBE / "admin.kubeconfig"
 HUB_KUBECONFIG = KUBE / "hub.kubeconfig"
 KUBELET_KUBECONFIG = KUBE / "kubelet.kubeconfig"
+SCHEDULER_KUBECONFIG = KUBE / "scheduler.kubeconfig"
 TOKENS = KUBE / "tokens.csv"
 
 # name in tokens.csv / kubeconfig -> (user, groups)
 CREDENTIALS = {
     "admin": ("devstack-admin", ["system:masters"]),
     "hub": ("primehub-hub", []),
-    "kubelet": (f"system:node:{NODE_NAME}", ["system:nodes", "system:masters"]),
+    "kubelet": ("devstack-kubelet", ["system:nodes", "system:masters"]),
+    "scheduler": ("system:kube-scheduler", []),
 }
-PARTS = ("kubelet", "kube-apiserver", "etcd")  # stop order
+KUBECONFIGS = {"admin": ADMIN_KUBECONFIG, "hub": HUB_KUBECONFIG,
+               "kubelet": KUBELET_KUBECONFIG, "scheduler": SCHEDULER_KUBECONFIG}
+BINARIES = ("etcd", "kube-apiserver", scheduler.NAME)
+PARTS = ("kubelet", scheduler.NAME, "kube-apiserver", "etcd")  # stop order
 
 
 # ---------------------------------------------------------------- prepare
 
 def binaries_present() -> bool:
     return all((BIN / name).is_file() and os.access(BIN / name, os.X_OK)
-               for name in ("etcd", "kube-apiserver"))
+               for name in BINARIES)
 
 
 def build() -> None:
     """Run build-kube.sh (a no-op when the stamped versions are already built)."""
-    proc.say(f"building etcd and kube-apiserver with {BUILD_SCRIPT} (cold: several minutes)")
+    proc.say(f"building {', '.join(BINARIES)} with {BUILD_SCRIPT} (cold: several minutes)")
     result = subprocess.run(["bash", str(BUILD_SCRIPT)], cwd=proc.ROOT,
                             env={**os.environ, "PRIMEHUB_DEVSTACK_CACHE": str(proc.CACHE)})
     if result.returncode != 0 or not binaries_present():
@@ -179,7 +190,7 @@ def _kubeconfig(user: str, token: str, namespace: str) -> bytes:
 def _credentials_present() -> bool:
     files = [CA_CERT, KUBE / "ca.key", KUBE / "apiserver.crt", KUBE / "apiserver.key",
              KUBE / "sa.key", KUBE / "sa.pub", TOKENS,
-             ADMIN_KUBECONFIG, HUB_KUBECONFIG, KUBELET_KUBECONFIG]
+             *KUBECONFIGS.values()]
     return all(f.is_file() for f in files)
 
 
@@ -201,8 +212,7 @@ def prepare() -> None:
             line += ',"' + ",".join(groups) + '"'
         lines.append(line)
     _write(TOKENS, ("\n".join(lines) + "\n").encode(), private=True)
-    for name, path in (("admin", ADMIN_KUBECONFIG), ("hub", HUB_KUBECONFIG),
-                       ("kubelet", KUBELET_KUBECONFIG)):
+    for name, path in KUBECONFIGS.items():
         _write(path, _kubeconfig(CREDENTIALS[name][0], tokens[name], NAMESPACE), private=True)
 
 
@@ -382,13 +392,16 @@ def _reaping(pid: int, ready):
 
 
 def start(timeout: float = 120) -> None:
-    """Start etcd and kube-apiserver; apply namespace `hub`, the CRDs and the RBAC."""
+    """Start etcd and kube-apiserver; apply namespace `hub`, the CRDs and the RBAC; start
+    the kube-scheduler."""
     prepare()
     started = time.monotonic()
     pid = proc.spawn("etcd", _etcd_argv())
     proc.wait_until("etcd", _reaping(pid, _etcd_healthy), timeout, "healthy etcd")
     pid = proc.spawn("kube-apiserver", _apiserver_argv())
     proc.wait_until("kube-apiserver", _reaping(pid, apiserver_ready), timeout, "ready /readyz")
+    # The scheduler syncs its caches while the CRDs are applied.
+    scheduler_pid = scheduler.spawn(BIN / scheduler.NAME, KUBE, SCHEDULER_KUBECONFIG)
     apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     crd_names = []
     for path in sorted(CRDS.glob("*.yaml")):
@@ -403,8 +416,10 @@ def start(timeout: float = 120) -> None:
         _resource(f"{group}/v1alpha1", request(
             "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
         )["spec"]["names"]["kind"])
-    proc.say(f"kube-apiserver ready at {SERVER} in {time.monotonic() - started:.1f}s "
-             f"(CRDs: {', '.join(crd_names)})")
+    proc.wait_until(scheduler.NAME, _reaping(scheduler_pid, scheduler.ready), timeout,
+                    "ready /readyz")
+    proc.say(f"kube-apiserver and kube-scheduler ready at {SERVER} in "
+             f"{time.monotonic() - started:.1f}s (CRDs: {', '.join(crd_names)})")
 
 
 def apply_demo_data() -> None:
@@ -429,7 +444,7 @@ def _zombie(pid: int) -> bool:
 
 
 def start_kubelet(timeout: float = 60) -> int:
-    """Start the local kubelet (devstack/kubelet.py) and wait until its Node is Ready."""
+    """Start the local kubelet (devstack/kubelet/) and wait until its Nodes are Ready."""
     running = proc.pid_of("kubelet")
     if running and _zombie(running):  # killed, not yet reaped by its new parent
         (proc.PIDS / "kubelet.pid").unlink(missing_ok=True)
@@ -438,16 +453,16 @@ def start_kubelet(timeout: float = 60) -> int:
     pid = proc.spawn("kubelet", [
         sys.executable, "-m", "devstack.kubelet",
         "--kubeconfig", str(KUBELET_KUBECONFIG), "--namespace", NAMESPACE,
-        "--node-name", NODE_NAME,
     ], cwd=proc.ROOT, env={"PYTHONUNBUFFERED": "1"})
     if running:
         since = 0
 
     def ready() -> bool:
-        beat = _node_heartbeat(request("GET", f"/api/v1/nodes/{NODE_NAME}"))
-        return beat is not None and beat >= since
+        beats = [_node_heartbeat(request("GET", f"/api/v1/nodes/{name}")) for name in NODES]
+        return all(beat is not None and beat >= since for beat in beats)
 
-    proc.wait_until("kubelet", _reaping(pid, ready), timeout, f"Ready node {NODE_NAME}")
+    proc.wait_until("kubelet", _reaping(pid, ready), timeout,
+                    f"Ready nodes {', '.join(NODES)}")
     return pid
 
 
@@ -468,7 +483,7 @@ def stop_kubelet() -> None:
 
 
 def stop() -> None:
-    """Stop the kubelet (and its pod processes), kube-apiserver and etcd."""
+    """Stop the kubelet (and its pod processes), kube-scheduler, kube-apiserver and etcd."""
     stop_kubelet()
     for name in PARTS:
         proc.stop(name)
@@ -504,12 +519,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="run build-kube.sh (skips what is already built)")
     sub.add_parser("prepare", help="build if needed, generate credentials once")
-    start_parser = sub.add_parser("start", help="etcd, kube-apiserver, CRDs, RBAC, kubelet")
+    start_parser = sub.add_parser(
+        "start", help="etcd, kube-apiserver, CRDs, RBAC, kube-scheduler, kubelet")
     start_parser.add_argument("--no-kubelet", action="store_true")
     start_parser.add_argument("--demo-data", action="store_true", help="also apply demo data")
     sub.add_parser("kubelet", help="start the local kubelet only")
     sub.add_parser("demo-data", help="apply devstack/demo-data.yaml")
-    sub.add_parser("stop", help="stop the kubelet, kube-apiserver and etcd")
+    sub.add_parser("stop", help="stop the kubelet, kube-scheduler, kube-apiserver and etcd")
     sub.add_parser("status", help="pids, memory (kB), readiness")
     args = parser.parse_args(argv)
     try:

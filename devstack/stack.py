@@ -1,8 +1,9 @@
 """The whole dev stack: `python -m devstack.stack up|down|demo|status`.
 
 up     builds and downloads what is missing (cached under .cache/), starts etcd,
-       kube-apiserver, the local kubelet, Keycloak and JupyterHub in the background,
-       and writes .devstack/env. Running it again with everything up does nothing.
+       kube-apiserver, kube-scheduler, the local kubelet, Keycloak and JupyterHub in the
+       background, and writes .devstack/env. Running it again with everything up does
+       nothing.
 down   stops every part and every notebook process they started.
 demo   up, then waits in the foreground; Ctrl-C runs down.
 """
@@ -36,13 +37,14 @@ def up() -> None:
     prepare()
     started = time.monotonic()
     with ThreadPoolExecutor(2) as pool:
-        # Keycloak takes longest; the Kubernetes side comes up beside it.
+        # Keycloak takes longest; the Kubernetes side and then the hub come up beside it
+        # (the hub needs the API server when it starts, Keycloak only at the first login).
         kc = pool.submit(keycloak.start)
         kube.start()
         kube.apply_demo_data()
         kube.start_kubelet()
+        hub.start(str(kube.HUB_KUBECONFIG))
         kc.result()
-    hub.start(str(kube.HUB_KUBECONFIG))
     write_env()
     proc.say(f"stack up in {time.monotonic() - started:.0f}s")
 
@@ -119,7 +121,8 @@ def main() -> int:
         elif command == "prepare":
             prepare()
         else:
-            for name in ("etcd", "kube-apiserver", "kubelet", "keycloak", "jupyterhub"):
+            for name in ("etcd", "kube-apiserver", "kube-scheduler", "kubelet", "keycloak",
+                         "jupyterhub"):
                 print(f"{name:15} {'running, pid %s' % proc.pid_of(name) if proc.pid_of(name) else 'stopped'}")
     except proc.PartFailed as e:
         print(f"[devstack] {e}", file=sys.stderr)

@@ -13,7 +13,7 @@ from devstack import proc, stack as devstack
 
 @pytest.fixture(scope="session")
 def stack():
-    names = ("etcd", "kube-apiserver", "kubelet", "keycloak", "jupyterhub")
+    names = ("etcd", "kube-apiserver", "kube-scheduler", "kubelet", "keycloak", "jupyterhub")
     already = all(proc.pid_of(n) for n in names)
     try:
         devstack.up()

@@ -52,7 +52,8 @@ def test_log_in_choose_start_land_in_the_server_and_stop_it(open_page, servers):
 
 
 def test_spawn_pending_page_shows_the_clusters_events(open_page, servers):
-    """Scheduled, Pulled, Started ...: the local kubelet's events, in the page's event log.
+    """Scheduled, Pulled, Started ...: the scheduler's and the local kubelet's events, in the
+    page's event log.
 
     The local kubelet starts a server in two to four seconds, so the test holds it (SIGSTOP)
     until the pending page is up, and holds the page's reload once the server is ready,
@@ -88,7 +89,7 @@ def test_spawn_pending_page_shows_the_clusters_events(open_page, servers):
     until(page, lambda: reloads, 90, "the reload after the server was ready")
     page.get_by_text("Event log").click()
     log = page.locator("#progress-log")
-    expect(log).to_contain_text("Successfully assigned hub/jupyter-bob to local-node")
+    expect(log).to_contain_text("Successfully assigned hub/jupyter-bob to cpu-node")
     expect(log).to_contain_text('Pulling image "quay.io/jupyter/base-notebook:latest"')
     expect(log).to_contain_text("Created container notebook")
     expect(log).to_contain_text("Started container notebook")

@@ -1,5 +1,5 @@
 """The devstack's Kubernetes part, end to end: etcd + kube-apiserver + CRDs + RBAC + demo
-data + the local kubelet.
+data + kube-scheduler + the local kubelet (where pods go: test_scheduling.py).
 
 The hub's own credential (.devstack/kube/hub.kubeconfig, user primehub-hub) gets its rights
 only from crds/rbac.yaml, so what it can and cannot do here is what the shipped RBAC grants.
@@ -10,116 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 import urllib.request
-import uuid
 
 import pytest
 
 from devstack import kube
 
-NS = kube.NAMESPACE
-HUB = kube.HUB_KUBECONFIG
-ADMIN = kube.ADMIN_KUBECONFIG
+from .kube_client import (ADMIN, HUB, NS, POD_IP_ENV, SERVE_POD_IP, call, create_pod,
+                          delete_pod, events_for, get_pod, is_ready, make_pod, status_of,
+                          unique, wait_for)
 
 pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("stack")]
 
 
 # The whole stack comes from the session fixture `stack` in conftest.py.
-
-
-# ---------------------------------------------------------------- helpers
-
-def call(method, path, body=None, kubeconfig=HUB, **kwargs):
-    return kube.request(method, path, body, kubeconfig=kubeconfig, **kwargs)
-
-
-def status_of(method, path, body=None, kubeconfig=HUB) -> int:
-    try:
-        call(method, path, body, kubeconfig=kubeconfig)
-    except kube.ApiError as error:
-        return error.status
-    return 200
-
-
-def wait_for(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-def pod_path(name: str = "") -> str:
-    return f"/api/v1/namespaces/{NS}/pods" + (f"/{name}" if name else "")
-
-
-def get_pod(name: str) -> dict | None:
-    try:
-        return call("GET", pod_path(name))
-    except kube.ApiError as error:
-        if error.status == 404:
-            return None
-        raise
-
-
-def make_pod(name: str, args: list[str], *, env=None, ports=(8888,), extra_spec=None,
-             resources=None, command=("python",)) -> dict:
-    container = {
-        "name": "notebook",
-        "image": "quay.io/jupyter/base-notebook:latest",
-        "command": list(command),
-        "args": args,
-        "env": env or [],
-        "ports": [{"containerPort": p, "name": f"port-{p}"} for p in ports],
-    }
-    if resources:
-        container["resources"] = resources
-    return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": NS, "labels": {"test": "kube-devstack"}},
-        "spec": {"containers": [container], "restartPolicy": "OnFailure",
-                 "terminationGracePeriodSeconds": 5, **(extra_spec or {})},
-    }
-
-
-def create_pod(pod: dict) -> dict:
-    # Created with the hub's credential: that is what KubeSpawner does.
-    return call("POST", pod_path(), pod)
-
-
-def delete_pod(name: str, grace: int | None = None) -> None:
-    body = {"gracePeriodSeconds": grace} if grace is not None else None
-    try:
-        call("DELETE", pod_path(name), body)
-    except kube.ApiError as error:
-        if error.status != 404:
-            raise
-
-
-def events_for(name: str) -> list[dict]:
-    listing = call("GET", f"/api/v1/namespaces/{NS}/events"
-                          f"?fieldSelector=involvedObject.kind%3DPod,involvedObject.name%3D{name}")
-    return listing["items"]
-
-
-def is_ready(pod: dict | None) -> bool:
-    if not pod:
-        return False
-    conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
-    return (pod["status"].get("phase") == "Running" and conditions.get("Ready") == "True"
-            and all(cs["ready"] for cs in pod["status"].get("containerStatuses", [])))
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-SERVE_POD_IP = ["-m", "http.server", "8888", "--bind", "$(POD_IP)"]
-POD_IP_ENV = [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
 
 
 # ---------------------------------------------------------------- the API server
@@ -253,14 +157,40 @@ def test_hub_access_review_matches_the_shipped_role():
 
 # ---------------------------------------------------------------- the local kubelet
 
-def test_node_is_registered_and_ready():
-    node = call("GET", f"/api/v1/nodes/{kube.NODE_NAME}", kubeconfig=ADMIN)
-    assert node["metadata"]["labels"]["hardware"] == "gpu"
-    assert node["status"]["capacity"]["nvidia.com/gpu"] == "4"
-    assert node["status"]["capacity"]["cpu"] == "64"
-    conditions = {c["type"]: c["status"] for c in node["status"]["conditions"]}
-    assert conditions["Ready"] == "True"
-    assert not node["spec"].get("taints")
+def node(name: str) -> dict:
+    return call("GET", f"/api/v1/nodes/{name}", kubeconfig=ADMIN)
+
+
+def test_a_cpu_node_and_a_gpu_node_are_registered_and_ready():
+    nodes = call("GET", "/api/v1/nodes", kubeconfig=ADMIN)["items"]
+    assert sorted(n["metadata"]["name"] for n in nodes) == ["cpu-node", "gpu-node"]
+    for item in nodes:
+        conditions = {c["type"]: c["status"] for c in item["status"]["conditions"]}
+        assert conditions["Ready"] == "True"
+        assert item["status"]["allocatable"]["cpu"] == "8"
+        assert item["status"]["allocatable"]["memory"] == "32Gi"
+
+
+def test_the_gpu_node_is_labelled_tainted_and_has_two_gpus():
+    gpu = node("gpu-node")
+    assert gpu["metadata"]["labels"]["hardware"] == "gpu"
+    assert gpu["spec"]["taints"] == [
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    assert gpu["status"]["capacity"]["nvidia.com/gpu"] == "2"
+
+
+def test_the_cpu_node_has_no_gpu_and_no_taint():
+    cpu = node("cpu-node")
+    assert cpu["metadata"]["labels"]["hardware"] == "cpu"
+    assert not cpu["spec"].get("taints")
+    assert "nvidia.com/gpu" not in cpu["status"]["capacity"]
+
+
+def test_both_nodes_renew_their_leases():
+    for name in ("cpu-node", "gpu-node"):
+        lease = call("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/"
+                            f"leases/{name}", kubeconfig=ADMIN)
+        assert lease["spec"]["holderIdentity"] == name
 
 
 def test_pod_runs_becomes_ready_and_is_deleted():
@@ -271,7 +201,7 @@ def test_pod_runs_becomes_ready_and_is_deleted():
         ip = pod["status"]["podIP"]
         a, b, x, y = map(int, ip.split("."))
         assert (a, b) == (127, 0) and x >= 1, ip
-        assert pod["spec"]["nodeName"] == kube.NODE_NAME
+        assert pod["spec"]["nodeName"] == "cpu-node"  # no toleration: not the GPU node
         assert pod["status"]["hostIP"] == "127.0.0.1"
         state = pod["status"]["containerStatuses"][0]["state"]
         assert "running" in state
@@ -388,37 +318,9 @@ def test_missing_secret_fails_the_pod_with_a_clear_message():
     wait_for(lambda: get_pod(name) is None, 30, "pod gone")
 
 
-def test_gpu_pod_with_node_selector_is_scheduled():
-    name = unique("gpu")
-    pod = make_pod(name, SERVE_POD_IP, env=POD_IP_ENV, extra_spec={
-        "nodeSelector": {"hardware": "gpu"},
-        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
-                         "effect": "NoSchedule"}]},
-        resources={"limits": {"cpu": "4", "memory": "8G", "nvidia.com/gpu": "1"}})
-    create_pod(pod)
-    try:
-        wait_for(lambda: is_ready(get_pod(name)), 30, "Ready GPU pod")
-    finally:
-        delete_pod(name, grace=1)
-    wait_for(lambda: get_pod(name) is None, 30, "pod gone")
-
-
-def test_pod_that_does_not_fit_stays_pending():
-    name = unique("nofit")
-    create_pod(make_pod(name, SERVE_POD_IP, env=POD_IP_ENV,
-                        extra_spec={"nodeSelector": {"hardware": "tpu"}}))
-    try:
-        wait_for(lambda: any(e["reason"] == "FailedScheduling" for e in events_for(name)),
-                 30, "FailedScheduling")
-        pod = get_pod(name)
-        assert pod["status"]["phase"] == "Pending" and not pod["spec"].get("nodeName")
-    finally:
-        delete_pod(name)
-    wait_for(lambda: get_pod(name) is None, 30, "unscheduled pod gone")
-
-
 def test_stack_memory_is_modest():
-    for name, limit_mb in (("etcd", 400), ("kube-apiserver", 1200)):
+    for name, limit_mb in (("etcd", 400), ("kube-apiserver", 1200), ("kube-scheduler", 300),
+                           ("kubelet", 300)):
         peak = kube.memory(name).get("VmHWM")
         assert peak, f"{name} is not running"
         assert peak / 1024 < limit_mb, f"{name} peaked at {peak / 1024:.0f} MB"
