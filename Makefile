@@ -7,7 +7,7 @@ Z2JH_VENV := .venv-z2jh
 Z2JH_PY := $(Z2JH_VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo up down status test test-unit test-z2jh venv venv-z2jh browser clean
+.PHONY: demo up down status test test-unit test-z2jh lint venv venv-z2jh browser clean
 
 $(VENV)/.ready: setup.cfg pyproject.toml
 	@echo "[devstack] creating the Python environment in $(VENV)"
@@ -47,6 +47,10 @@ status: venv
 test-unit: venv
 	$(PY) -m pytest tests/unit tests/hub -q $(PYTEST_ARGS)
 
+# The linter the project configures (pyproject.toml), over everything.
+lint: venv
+	$(PY) -m ruff check .
+
 # The pure and hub tiers on the z2jh hub image's versions of JupyterHub, KubeSpawner and
 # OAuthenticator (the stack tiers run once, on the newest).
 test-z2jh: venv-z2jh
@@ -55,6 +59,7 @@ test-z2jh: venv-z2jh
 # All tiers. The stack fixtures start the stack (and stop it again if they started it);
 # a part that cannot start fails its tests with the tail of its log.
 test: venv venv-z2jh browser
+	$(PY) -m ruff check .
 	$(PY) -m devstack.stack prepare
 	$(PY) -m pytest tests -ra $(PYTEST_ARGS)
 	$(Z2JH_PY) -m pytest tests/unit tests/hub -q $(PYTEST_ARGS)

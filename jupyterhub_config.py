@@ -10,7 +10,7 @@ beside the hub; the z2jh hub image has it).
 import os
 import sys
 
-c = get_config()  # noqa: F821
+c = get_config()
 
 # -- The two plugin classes (entry point name `primehub` in both groups) -------------------
 c.JupyterHub.authenticator_class = "primehub"

@@ -42,11 +42,11 @@ def main():
         cache._store("Image", event)
     per_event = (time.perf_counter() - start) / 1000
     start = time.perf_counter()
-    cache.catalog
+    _ = cache.catalog
     rebuild = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(10000):
-        cache.catalog
+        _ = cache.catalog
     cached = (time.perf_counter() - start) / 10000
     # The same version again (a watch re-list) is not parsed or logged again.
     cache._store("Image", obj("Image", 500, 2) | {"spec": {"type": "quantum"}})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from primehub_spawner.catalog import parse_dataset, parse_image, parse_instance_type, Catalog
+from primehub_spawner.catalog import Catalog, parse_dataset, parse_image, parse_instance_type
 from primehub_spawner.entitlements import Group, UserEntitlements
 from primehub_spawner.form import make_form_view
 from primehub_spawner.options import validate_user_options

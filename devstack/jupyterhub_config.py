@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".devstack" / "hub"
 
-c = get_config()  # noqa: F821
+c = get_config()
 
 c.JupyterHub.authenticator_class = "primehub"
 c.JupyterHub.spawner_class = "primehub"

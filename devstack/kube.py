@@ -94,7 +94,8 @@ def build() -> None:
     """Run build-kube.sh (a no-op when the stamped versions are already built)."""
     proc.say(f"building {', '.join(BINARIES)} with {BUILD_SCRIPT} (cold: several minutes)")
     result = subprocess.run(["bash", str(BUILD_SCRIPT)], cwd=proc.ROOT,
-                            env={**os.environ, "PRIMEHUB_DEVSTACK_CACHE": str(proc.CACHE)})
+                            env={**os.environ, "PRIMEHUB_DEVSTACK_CACHE": str(proc.CACHE)},
+                            check=False)
     if result.returncode != 0 or not binaries_present():
         raise proc.PartFailed(f"{BUILD_SCRIPT} failed (exit {result.returncode})")
 
@@ -119,7 +120,7 @@ def _generate_pki() -> None:
                                  serialization.PrivateFormat.PKCS8,
                                  serialization.NoEncryption())
 
-    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
     later = now + datetime.timedelta(days=3650)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -412,7 +413,7 @@ def start(timeout: float = 120) -> None:
     apply_file(CRDS / "rbac.yaml")
     wait_established(crd_names)
     for name in crd_names:  # wait until each kind is served, too
-        plural, group = name.split(".", 1)
+        _plural, group = name.split(".", 1)
         _resource(f"{group}/v1alpha1", request(
             "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
         )["spec"]["names"]["kind"])
@@ -432,7 +433,7 @@ def _node_heartbeat(node: dict) -> float | None:
     for condition in node.get("status", {}).get("conditions", []):
         if condition["type"] == "Ready" and condition["status"] == "True":
             stamp = condition.get("lastHeartbeatTime")
-            return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+            return datetime.datetime.fromisoformat(stamp).timestamp()
     return None
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
-import ssl
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +119,7 @@ def wait_until(name: str, ready, timeout: float, what: str) -> None:
         try:
             if ready():
                 return
-        except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+        except Exception:  # noqa: BLE001, S110 - not ready yet, whatever the reason
             pass
         if pid_of(name) is None:
             raise PartFailed(f"{name} exited before {what}. Last lines of {log_path(name)}:\n"

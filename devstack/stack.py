@@ -123,7 +123,8 @@ def main() -> int:
         else:
             for name in ("etcd", "kube-apiserver", "kube-scheduler", "kubelet", "keycloak",
                          "jupyterhub"):
-                print(f"{name:15} {'running, pid %s' % proc.pid_of(name) if proc.pid_of(name) else 'stopped'}")
+                pid = proc.pid_of(name)
+                print(f"{name:15} {f'running, pid {pid}' if pid else 'stopped'}")
     except proc.PartFailed as e:
         print(f"[devstack] {e}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ range), so a 400-digit string is a sentence, never an OverflowError or infinity.
 """
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 
@@ -30,12 +31,14 @@ GIB = 2**30
 
 
 def _parse(value: object, plain: dict[str, int]) -> Decimal:
+    # Every refusal is a ValueError, wrong types included: callers turn that one exception
+    # into a sentence about the field it came from.
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a quantity")
+        raise ValueError(f"{value!r} is not a quantity")  # noqa: TRY004 - see above
     if isinstance(value, int):
         amount = Decimal(value)
     elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueError(f"{value!r} is not a finite quantity")
         amount = Decimal(repr(value))
     elif isinstance(value, str):
@@ -51,7 +54,7 @@ def _parse(value: object, plain: dict[str, int]) -> Decimal:
             scale = Decimal(plain.get(suffix, 1))
         amount = Decimal(number) * scale
     else:
-        raise ValueError(f"{_short(repr(value))} is not a quantity")
+        raise ValueError(f"{_short(repr(value))} is not a quantity")  # noqa: TRY004
     if amount < 0:
         raise ValueError(f"{value!r} is negative")
     if amount > LARGEST:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from devstack import proc, stack as devstack
+from devstack import proc
+from devstack import stack as devstack
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ async def run(api: client.ApiClient, namespace: str, stopping: asyncio.Event) ->
             try:
                 await asyncio.wait_for(stopping.wait(), 2)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
     for pod in listing["items"]:
         ip = (pod.get("status") or {}).get("podIP")

@@ -8,8 +8,14 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 
 from .api import call, now, now_micro
-from .nodes import (LOCAL_KUBELET_LABEL, NodeShape, node_conditions, node_metadata,
-                    node_spec, node_status)
+from .nodes import (
+    LOCAL_KUBELET_LABEL,
+    NodeShape,
+    node_conditions,
+    node_metadata,
+    node_spec,
+    node_status,
+)
 
 HEARTBEAT_SECONDS = 10
 LEASE_SECONDS = 40
@@ -71,7 +77,7 @@ class NodeAgent:
                     log.warning("heartbeat of node %s failed: %s", shape.name, error)
             try:
                 await asyncio.wait_for(stopping.wait(), HEARTBEAT_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def renew_lease(self, shape: NodeShape) -> None:

@@ -14,7 +14,8 @@ import sys
 
 from kubernetes_asyncio.client.rest import ApiException
 
-from . import env as envs, runtime, status
+from . import env as envs
+from . import runtime, status
 from .api import Reporter, call, now
 from .nodes import NodeShape
 from .runtime import Runner
@@ -159,7 +160,7 @@ class PodLifecycle:
                 continue
             try:  # let wait_exit report the exit code before the pod goes
                 await asyncio.wait_for(asyncio.shield(task), 5)
-            except (asyncio.TimeoutError, Exception):  # noqa: BLE001
+            except (TimeoutError, Exception):  # noqa: BLE001
                 task.cancel()
 
     def forget(self, runner: Runner) -> None:

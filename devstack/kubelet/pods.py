@@ -69,7 +69,7 @@ class PodWorkers:
                 log.warning("pod watch failed (%r); retrying in %.0fs", error, backoff)
             try:
                 await asyncio.wait_for(stopping.wait(), backoff)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             backoff = min(backoff * 2, 30)
 
@@ -102,7 +102,7 @@ class PodWorkers:
                 await self.sync(name, self.pods.get(name))
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - one bad pod never stops the kubelet
+            except Exception:
                 log.exception("syncing pod %s failed", name)
             if (name not in self.pods and name not in self.lifecycle.runners
                     and not wake.is_set()):
@@ -168,6 +168,6 @@ class PodWorkers:
                     await asyncio.wait_for(self.lifecycle.reporter.patch_status(pod, {
                         "phase": "Failed", "reason": "NodeShutdown",
                         "message": "the local kubelet stopped"}), 3)
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001, S110 - best effort while shutting down
                     pass
             runtime.record_path(runner.name).unlink(missing_ok=True)

@@ -80,7 +80,7 @@ def open_page(browser, servers, request):
         suffix = f"-{index + 1}" if len(pages) > 1 else ""
         try:
             page.screenshot(path=OUTPUT / f"{name}{suffix}.png", full_page=True)
-        except Exception as e:  # a page that is gone or stuck must not hide the test's result
+        except Exception as e:  # noqa: BLE001 - a page that is gone or stuck must not hide the test's result
             print(f"no screenshot of {page.url}: {e}")
     for context in contexts:
         context.close()

@@ -12,8 +12,20 @@ from playwright.sync_api import Page, expect
 
 from devstack import kube
 
-from .browsing import (HUB, XSS, delete_object, group_attributes, hub_url, log_in, map_roles,
-                       menu_shows, restore_group_attributes, run, server_url, start_server)
+from .browsing import (
+    HUB,
+    XSS,
+    delete_object,
+    group_attributes,
+    hub_url,
+    log_in,
+    map_roles,
+    menu_shows,
+    restore_group_attributes,
+    run,
+    server_url,
+    start_server,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("stack")]
 

@@ -14,8 +14,18 @@ from playwright.sync_api import expect
 from devstack import proc
 from tests.stack import hub_client
 
-from .browsing import (HUB, choose, hub_url, log_in, run, server_model, server_url,
-                       snap, until, wait_ready)
+from .browsing import (
+    HUB,
+    choose,
+    hub_url,
+    log_in,
+    run,
+    server_model,
+    server_url,
+    snap,
+    until,
+    wait_ready,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("stack")]
 

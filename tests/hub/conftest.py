@@ -16,8 +16,22 @@ import time
 from pathlib import Path
 
 import httpx
+import kubespawner.spawner as kubespawner_module
 import pytest
 import pytest_asyncio
+from doubles import (
+    NAMESPACE,
+    FakeCatalogCache,
+    FakeCoreV1Api,
+    FakeEventReflector,
+    FakeOIDC,
+    FakePodReflector,
+    MemoryProxy,
+    NotebookDouble,
+    demo_objects,
+    demo_realm,
+    query_of,
+)
 from jupyterhub import crypto, orm
 from jupyterhub.auth import DummyAuthenticator
 from jupyterhub.tests.mocking import MockHub
@@ -25,15 +39,9 @@ from jupyterhub.utils import random_port
 from kubespawner import KubeSpawner
 from traitlets.config import Config
 
-import kubespawner.spawner as kubespawner_module
 import primehub_spawner.spawner as spawner_module
 from primehub_spawner.entitlements import UserEntitlements
 from primehub_spawner.spawner import AUTH_STATE_KEY, PrimeHubSpawner
-
-from doubles import (
-    NAMESPACE, FakeCatalogCache, FakeCoreV1Api, FakeEventReflector, FakeOIDC,
-    FakePodReflector, MemoryProxy, NotebookDouble, demo_objects, demo_realm, query_of,
-)
 
 HERE = Path(__file__).parent
 

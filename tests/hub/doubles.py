@@ -27,14 +27,13 @@ Builders (plain data, no I/O): `instance_type_cr`, `image_cr`, `dataset_cr`,
 """
 from __future__ import annotations
 
-from tests.demo_data import demo_objects  # noqa: F401 - re-exported for the tests
-
 import asyncio
 import copy
 import json
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import jupyterhub
@@ -54,6 +53,7 @@ from primehub_spawner.catalog import PARSERS, Catalog
 from primehub_spawner.entitlements import Group, UserEntitlements
 from primehub_spawner.keycloak import KeycloakError, KeycloakUnavailable
 from primehub_spawner.labels import escape_label
+from tests.demo_data import demo_objects  # noqa: F401 - re-exported for the tests
 
 NAMESPACE = "hub"
 
@@ -81,7 +81,7 @@ def dataset_cr(name: str, annotations: Mapping | None = None, **spec) -> dict:
     return _cr("Dataset", name, {"type": "pv", "volumeName": name, **spec}, annotations)
 
 
-def demo_realm() -> "FakeKeycloakAdmin":
+def demo_realm() -> FakeKeycloakAdmin:
     """The Keycloak realm of devstack/PORTS.md (plus `dave`, in a group without roles)."""
     realm = FakeKeycloakAdmin()
     realm.add_group("everyone", ["it:cpu-1", "img:base-notebook", "ds:public-env"],
@@ -244,8 +244,8 @@ class FakePodReflector(_LoadedReflector):
 class FakeEventReflector(_LoadedReflector):
     """KubeSpawner's event watch: no events."""
 
-    resources: dict = {}
-    events: list = []
+    resources: ClassVar[dict] = {}
+    events: ClassVar[list] = []
 
 
 class NotebookDouble:

@@ -12,8 +12,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-
 from doubles import UnloadedCatalogCache, running_pod
+
 from primehub_spawner.options import NO_GROUP
 from primehub_spawner.spawner import AUTH_STATE_KEY
 

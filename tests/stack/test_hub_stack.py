@@ -9,14 +9,25 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 
 import pytest
 
 from devstack import kube, proc
 from primehub_spawner.quantities import parse_cpu, parse_kube_memory
 
-from .hub_client import (HUB, POD, KeycloakAdmin, api, get, login, pod, post_form,
-                         stop_server, user_token, wait_pod_gone, wait_server)
+from .hub_client import (
+    POD,
+    KeycloakAdmin,
+    api,
+    get,
+    login,
+    pod,
+    post_form,
+    stop_server,
+    user_token,
+    wait_server,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("stack")]
 
@@ -33,7 +44,7 @@ async def test_menu_lists_exactly_what_the_realm_grants():
     assert 'value="everyone"' not in html and 'value="empty-group"' not in html
     research = html.split('data-group="research"')[1].split('data-group="class-101"')[0]
     for granted in ("cpu-1", "cpu-2", "gpu-small"):  # research's it: roles and everyone's
-        assert f'name="instance_type" id' in research and f'value="{granted}"' in research
+        assert 'name="instance_type" id' in research and f'value="{granted}"' in research
     assert 'value="legacy-gpu"' not in research  # granted by class-101 only
     for image in ("base-notebook", "pytorch", "tf-gpu", "research-image"):
         assert f'value="{image}"' in research
@@ -218,7 +229,7 @@ async def test_the_menu_follows_custom_resources_within_seconds():
 async def test_the_hub_runs_with_the_restricted_credential():
     pid = proc.pid_of("jupyterhub")
     environ = dict(item.split("=", 1) for item in
-                   open(f"/proc/{pid}/environ").read().split("\0") if "=" in item)
+                   Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item)
     assert environ["KUBECONFIG"] == str(kube.HUB_KUBECONFIG)
     with pytest.raises(kube.ApiError) as denied:
         await asyncio.to_thread(kube.request, "GET", "/api/v1/namespaces/kube-system/secrets",

@@ -11,10 +11,29 @@ import pytest
 
 from devstack import kube
 
-from .hub_client import (POD, KeycloakAdmin, api, get, login, pod, stop_server, user_token,
-                         wait_server)
-from .kube_client import (POD_IP_ENV, SERVE_POD_IP, create_pod, delete_pod, events_for,
-                          get_pod, is_ready, make_pod, unique, wait_for)
+from .hub_client import (
+    POD,
+    KeycloakAdmin,
+    api,
+    get,
+    login,
+    pod,
+    stop_server,
+    user_token,
+    wait_server,
+)
+from .kube_client import (
+    POD_IP_ENV,
+    SERVE_POD_IP,
+    create_pod,
+    delete_pod,
+    events_for,
+    get_pod,
+    is_ready,
+    make_pod,
+    unique,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("stack")]
 

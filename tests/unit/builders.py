@@ -14,14 +14,13 @@ Nothing here touches the network or a cluster, and nothing is loaded at import t
 """
 from __future__ import annotations
 
-from tests.demo_data import demo_objects  # noqa: F401 - re-exported for the tests
-
 from collections.abc import Iterable, Mapping
 
 import escapism
 
 from primehub_spawner.catalog import PARSERS, Catalog
 from primehub_spawner.entitlements import Group, UserEntitlements
+from tests.demo_data import demo_objects
 
 API_VERSION = "primehub.io/v1alpha1"
 NAMESPACE = "hub"

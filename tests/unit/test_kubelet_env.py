@@ -3,8 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from devstack.kubelet.env import (ConfigError, bind_to_pod_ip, command_line, make_env,
-                                  process_env, sources)
+from devstack.kubelet.env import (
+    ConfigError,
+    bind_to_pod_ip,
+    command_line,
+    make_env,
+    process_env,
+    sources,
+)
 from devstack.kubelet.nodes import CPU_NODE, GPU_NODE
 
 IP = "127.0.2.7"

@@ -1,11 +1,25 @@
 """The local kubelet's pod and node statuses (devstack/kubelet/status.py, nodes.py)."""
 import pytest
 
-from devstack.kubelet.nodes import (CPU_NODE, GPU_NODE, node_conditions, node_metadata,
-                                    node_spec, node_status)
-from devstack.kubelet.status import (Process, exit_code_of, exited_status, failed_status,
-                                     has_run, pick_container, probe_port, running_status,
-                                     started_times)
+from devstack.kubelet.nodes import (
+    CPU_NODE,
+    GPU_NODE,
+    node_conditions,
+    node_metadata,
+    node_spec,
+    node_status,
+)
+from devstack.kubelet.status import (
+    Process,
+    exit_code_of,
+    exited_status,
+    failed_status,
+    has_run,
+    pick_container,
+    probe_port,
+    running_status,
+    started_times,
+)
 
 T = "2026-01-01T00:00:00Z"
 PROCESS = Process(ip="127.0.2.1", pid=42, started_at="2026-01-01T00:00:00Z")

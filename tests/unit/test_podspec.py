@@ -68,16 +68,16 @@ def links(overrides):
 
 @pytest.mark.parametrize("spec, expected", [
     pytest.param({"limits.cpu": 2, "limits.memory": "4G"},
-                 dict(cpu_limit=2.0, mem_limit=4 * 2**30, cpu_guarantee=None, mem_guarantee=None),
+                 {"cpu_limit": 2.0, "mem_limit": 4 * 2**30, "cpu_guarantee": None, "mem_guarantee": None},
                  id="limits-absent-requests-unset"),
     pytest.param({"limits.cpu": 2, "limits.memory": "4G", "requests.cpu": 0.5,
                   "requests.memory": "1G"},
-                 dict(cpu_limit=2.0, mem_limit=4 * 2**30, cpu_guarantee=0.5, mem_guarantee=2**30),
+                 {"cpu_limit": 2.0, "mem_limit": 4 * 2**30, "cpu_guarantee": 0.5, "mem_guarantee": 2**30},
                  id="requests"),
-    pytest.param({"requests.cpu": "250m"}, dict(cpu_guarantee=0.25, mem_guarantee=None),
+    pytest.param({"requests.cpu": "250m"}, {"cpu_guarantee": 0.25, "mem_guarantee": None},
                  id="only-cpu-request"),
     pytest.param({"limits.cpu": "500m", "limits.memory": "512Mi"},
-                 dict(cpu_limit=0.5, mem_limit=512 * 2**20), id="quantity-strings"),
+                 {"cpu_limit": 0.5, "mem_limit": 512 * 2**20}, id="quantity-strings"),
 ])
 def test_resources(spec, expected):
     overrides = world(instance_type_cr("it", spec))
@@ -149,16 +149,16 @@ def test_image_legacy_gpu_form_takes_url_for_gpu():
 
 
 @pytest.mark.parametrize("options, base, expected", [
-    pytest.param(dict(group="class-101", image="private-image"), {}, ["private-registry"],
+    pytest.param({"group": "class-101", "image": "private-image"}, {}, ["private-registry"],
                  id="pull-secret"),
-    pytest.param(dict(group="class-101", image="base-notebook"), {}, [], id="no-pull-secret"),
-    pytest.param(dict(group="class-101", image="private-image"),
+    pytest.param({"group": "class-101", "image": "base-notebook"}, {}, [], id="no-pull-secret"),
+    pytest.param({"group": "class-101", "image": "private-image"},
                  {"image_pull_secrets": ["operator"]}, ["operator", "private-registry"],
                  id="added-to-the-spawner-list"),
-    pytest.param(dict(group="class-101", image="private-image"),
+    pytest.param({"group": "class-101", "image": "private-image"},
                  {"image_pull_secrets": "operator"}, ["operator", "private-registry"],
                  id="added-to-the-spawner-string"),
-    pytest.param(dict(group="class-101", image="base-notebook"),
+    pytest.param({"group": "class-101", "image": "base-notebook"},
                  {"image_pull_secrets": ["operator"]}, ["operator"], id="spawner-list-kept"),
 ])
 def test_pull_secret(options, base, expected):
@@ -392,7 +392,7 @@ def test_home_volume_off():
 
 # ---- environment --------------------------------------------------------------------------
 
-RESEARCH_GPU = dict(group="research", instance_type="gpu-small", image="pytorch")
+RESEARCH_GPU = {"group": "research", "instance_type": "gpu-small", "image": "pytorch"}
 
 
 @pytest.mark.parametrize("username, options, key, expected", [
@@ -405,15 +405,15 @@ RESEARCH_GPU = dict(group="research", instance_type="gpu-small", image="pytorch"
     pytest.param("alice", RESEARCH_GPU, "TZ", "Asia/Taipei", id="tz-from-user"),
     pytest.param("bob", {}, "TZ", "UTC", id="tz-default-utc"),
     pytest.param("alice", RESEARCH_GPU, "NVIDIA_VISIBLE_DEVICES", None, id="nvidia-gpu"),
-    pytest.param("alice", dict(group="class-101", instance_type="legacy-gpu"),
+    pytest.param("alice", {"group": "class-101", "instance_type": "legacy-gpu"},
                  "NVIDIA_VISIBLE_DEVICES", None, id="nvidia-legacy-gpu"),
-    pytest.param("alice", dict(group="research", instance_type="cpu-2"),
+    pytest.param("alice", {"group": "research", "instance_type": "cpu-2"},
                  "NVIDIA_VISIBLE_DEVICES", "none", id="no-gpu"),
     pytest.param("alice", RESEARCH_GPU, "MLFLOW_TRACKING_URI", "http://mlflow.research.svc:5000",
                  id="mlflow-tracking-uri"),
     pytest.param("alice", RESEARCH_GPU, "MLFLOW_UI_URL", "http://mlflow.example/research",
                  id="mlflow-ui-url"),
-    pytest.param("alice", dict(group="class-101"), "MLFLOW_TRACKING_URI", None,
+    pytest.param("alice", {"group": "class-101"}, "MLFLOW_TRACKING_URI", None,
                  id="no-mlflow"),
     pytest.param("alice", RESEARCH_GPU, "PUBLIC_ENV_REGION", "tw", id="dataset-variable"),
     pytest.param("alice", RESEARCH_GPU, "PRIMEHUB_SAFE_MODE_ENABLED", None, id="not-safe-mode"),
@@ -465,11 +465,11 @@ def test_environment_merges_over_the_spawner():
 # ---- the overrides as a whole -------------------------------------------------------------
 
 @pytest.mark.parametrize("options", [
-    pytest.param(dict(group="research", instance_type="gpu-small", image="pytorch"),
+    pytest.param({"group": "research", "instance_type": "gpu-small", "image": "pytorch"},
                  id="research-gpu"),
-    pytest.param(dict(group="research", instance_type="cpu-2"), id="research-cpu"),
-    pytest.param(dict(group="class-101", image="private-image"), id="class-pull-secret"),
-    pytest.param(dict(group="class-101", instance_type="legacy-gpu"), id="class-legacy-gpu"),
+    pytest.param({"group": "research", "instance_type": "cpu-2"}, id="research-cpu"),
+    pytest.param({"group": "class-101", "image": "private-image"}, id="class-pull-secret"),
+    pytest.param({"group": "class-101", "instance_type": "legacy-gpu"}, id="class-legacy-gpu"),
 ])
 def test_every_choice_sets_the_same_settings(options):
     # The spawner lays each start's overrides over its configured values; a setting that

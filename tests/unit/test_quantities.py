@@ -1,9 +1,16 @@
 """Quantities as plain numbers (primehub_spawner.quantities): PrimeHub's and Kubernetes' readings."""
 import pytest
 
-from primehub_spawner.quantities import (format_cpu, format_memory, format_size, parse_cpu,
-                                         parse_kube_memory, parse_memory, parse_quantity,
-                                         parse_size_attribute)
+from primehub_spawner.quantities import (
+    format_cpu,
+    format_memory,
+    format_size,
+    parse_cpu,
+    parse_kube_memory,
+    parse_memory,
+    parse_quantity,
+    parse_size_attribute,
+)
 
 GI = 2**30
 

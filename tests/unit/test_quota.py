@@ -1,7 +1,7 @@
 """Quota arithmetic (primehub_spawner.quota) and the user/project quota check of options."""
 import pytest
-
 from builders import demo_catalog, demo_user, instance_type_cr, make_pod
+
 from primehub_spawner.catalog import parse_instance_type
 from primehub_spawner.entitlements import Quota, resolve_menu
 from primehub_spawner.options import quota_problem

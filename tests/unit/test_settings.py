@@ -1,9 +1,8 @@
 """A wrong spawner setting fails when the hub starts, with a sentence naming it."""
 from __future__ import annotations
 
-import pytest
-
 import kubespawner.spawner
+import pytest
 
 from primehub_spawner.spawner import PrimeHubSpawner
 
