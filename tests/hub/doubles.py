@@ -198,6 +198,12 @@ class FakeCoreV1Api:
             self.pods[key] = pod
         return pod
 
+    async def read_namespaced_pod(self, name, namespace, **kwargs):
+        try:
+            return self.pods[f"{namespace}/{name}"]
+        except KeyError:
+            raise ApiException(status=404, reason="NotFound") from None
+
     async def delete_namespaced_pod(self, name, namespace, **kwargs):
         if self.pods.pop(f"{namespace}/{name}", None) is None:
             raise ApiException(status=404, reason="NotFound")
@@ -210,6 +216,10 @@ class FakeCoreV1Api:
             raise ApiException(status=409, reason="AlreadyExists")
         self.pvcs[key] = pvc
         return pvc
+
+    async def delete_namespaced_persistent_volume_claim(self, name, namespace, **kwargs):
+        if self.pvcs.pop(f"{namespace}/{name}", None) is None:
+            raise ApiException(status=404, reason="NotFound")
 
     async def read_namespaced_persistent_volume_claim(self, name, namespace, **kwargs):
         try:
