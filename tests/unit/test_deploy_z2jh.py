@@ -21,25 +21,14 @@ from traitlets.config import Config
 from primehub_spawner import __version__
 from primehub_spawner.authenticator import PrimeHubAuthenticator
 from primehub_spawner.spawner import PrimeHubSpawner
+from tests.reference import reference_dirs
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 RELEASE_NAMESPACE = "hub"  # helm --namespace in the README
 
 
-def checkouts() -> list[Path]:
-    """This checkout and, for a `git worktree`, the main checkout it belongs to: shared/
-    lies beside the main one (its `.git` file reads `gitdir: <main>/.git/worktrees/<name>`)."""
-    found = [REPO]
-    git = REPO / ".git"
-    if git.is_file():
-        gitdir = Path(git.read_text().split("gitdir:", 1)[1].strip())
-        if gitdir.parent.name == "worktrees":
-            found.append(gitdir.parent.parent.parent)
-    return found
-
-
-Z2JH = [checkout.parent / "shared" / "reference" / "z2jh" for checkout in checkouts()]
+Z2JH = reference_dirs("z2jh")
 
 
 def reference(name: str):
