@@ -20,7 +20,7 @@ from .options import Choice
 from .quantities import format_size, parse_size_attribute
 
 DEFAULT_HOME_SIZE = "20G"
-_TIMEZONE = re.compile(r"^[A-Za-z0-9_+\-/]{1,64}$")
+_TIMEZONE = re.compile(r"[A-Za-z0-9_+\-/]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         "GROUP_NAME": group.name,
         "INSTANCE_TYPE": it.name,
         "IMAGE_NAME": image.name,
-        "TZ": timezone if _TIMEZONE.match(timezone) else "UTC",
+        "TZ": timezone if _TIMEZONE.fullmatch(timezone) else "UTC",
     }
     if not it.has_nvidia_gpu:
         # Images built on CUDA bases otherwise expose every GPU of the node.

@@ -443,6 +443,7 @@ def test_nvidia_visible_devices_other_vendors(spec, expected):
     pytest.param("", "UTC", id="empty"),
     pytest.param("$(reboot)", "UTC", id="shell"),
     pytest.param("Europe/Paris\nX=1", "UTC", id="newline"),
+    pytest.param("Europe/Paris\n", "UTC", id="trailing-newline"),
 ])
 def test_timezone(timezone, expected):
     overrides = world(user_attributes={"timezone": timezone})
