@@ -233,7 +233,8 @@ def _node_clause(count: int | None, text: str, facts: StartFacts) -> tuple[str, 
     if "were unschedulable" in text:
         return _nodes(count, "is", "are") + " cordoned (taking no new pods)", "other"
     if text.startswith("Too many pods"):
-        return _nodes(count, "holds", "hold") + " as many pods as it may", "short"
+        return _nodes(count, "holds as many pods as it may", "hold as many pods as they may"), \
+            "short"
     if "unbound immediate PersistentVolumeClaims" in text:
         return "a volume claim it mounts is not bound to storage yet", "other"
     if "Preemption is not helpful" in text or "No preemption victims" in text:
@@ -313,6 +314,7 @@ def _mount(message: str, facts: StartFacts) -> str:
         named.append(f"{use.what} (volume claim {use.claim})" if use
                      else f"volume {quoted(volume, 63)}")
     what = ", ".join(named) or "a volume"
-    detail = quoted(one.group(2)) if one and one.group(2) else quoted(message)
+    # The kubelet's summary ends in why: "...unattached volumes=[...]: timed out ...".
+    detail = quoted(one.group(2) if one and one.group(2) else message.rsplit("]: ", 1)[-1])
     return (f"Your server cannot start: {what} could not be mounted ({detail}). Ask an "
             "administrator.")
