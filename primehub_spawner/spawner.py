@@ -494,25 +494,40 @@ class PrimeHubSpawner(KubeSpawner):
     async def progress(self):
         """KubeSpawner's progress from the pod's events, with the events that say why the
         pod waits (no node fits, the image cannot be pulled, a volume is missing) told in
-        a sentence naming what this start asked for, and the volumes left out said first."""
+        a sentence naming what this start asked for, and the volumes left out said as soon
+        as they are known (not only when the next event comes)."""
+        events = super().progress()
         said = 0
-        async for event in super().progress():
-            notices = self._pending_notices
-            for notice in notices[said:]:
-                yield {"message": notice}
-            said = len(notices)
-            raw = event.get("raw_event")
-            sentence = explain(raw, self._start_facts()) if isinstance(raw, dict) else None
-            if sentence:
-                event = {**event, "message": sentence}
-            yield event
-        for notice in self._pending_notices[said:]:
-            yield {"message": notice}
+        upcoming = asyncio.ensure_future(events.__anext__())
+        try:
+            while True:
+                await asyncio.wait({upcoming}, timeout=1)
+                notices = self._pending_notices
+                for notice in notices[said:]:
+                    yield {"message": notice}
+                said = len(notices)
+                if not upcoming.done():
+                    continue
+                try:
+                    event = upcoming.result()
+                except StopAsyncIteration:
+                    return
+                raw = event.get("raw_event")
+                sentence = explain(raw, self._start_facts()) if isinstance(raw, dict) else None
+                yield {**event, "message": sentence} if sentence else event
+                upcoming = asyncio.ensure_future(events.__anext__())
+        finally:
+            if not upcoming.done():
+                upcoming.cancel()
+                await asyncio.wait({upcoming})  # KubeSpawner's generator is not running
+            await events.aclose()
 
     async def _start_in_time(self, starting):
         """Await `starting`; shortly before JupyterHub's `start_timeout` ends it, end it
         with the reason its pod waits, when the pod's events tell one: JupyterHub's own
         timeout says nothing the user can act on."""
+        # Nothing of a previous start is said about this one.
+        self._pending_facts, self._pending_notices = StartFacts(), []
         task = asyncio.ensure_future(starting)
         margin = min(2.0, self.start_timeout / 10)
         try:
