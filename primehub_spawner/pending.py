@@ -77,9 +77,9 @@ class StartFacts:
     claims: tuple[ClaimUse, ...] = ()
 
 
-def start_facts(choice: Choice, image: str = "", pull_secrets: Iterable[str] = ()) -> StartFacts:
-    """The facts of a validated choice; `image` and `pull_secrets` as the pod has them
-    (the operator's pull secrets included)."""
+def start_facts(choice: Choice) -> StartFacts:
+    """The facts of a validated choice (the spawner puts in the pod's own image and pull
+    secrets, which include the operator's)."""
     it = choice.instance_type
     return StartFacts(
         instance_type=it.display_name,
@@ -87,7 +87,8 @@ def start_facts(choice: Choice, image: str = "", pull_secrets: Iterable[str] = (
         memory=it.mem_request if it.mem_request is not None else it.mem_limit,
         gpu=it.gpu_limit, gpu_resource=it.gpu_resource_name if it.has_gpu else "",
         node_selector=_frozen(it.node_selector),
-        image=image or choice.image.url_for(it), pull_secrets=tuple(pull_secrets),
+        image=choice.image.url_for(it),
+        pull_secrets=(choice.image.pull_secret,) if choice.image.pull_secret else (),
         claims=tuple(volume_claims(choice)))
 
 

@@ -46,7 +46,10 @@ def test_the_facts_of_a_choice_name_what_the_pod_asks_for():
     assert {(u.claim, u.what) for u in GPU.claims} == {
         ("dataset-team-data", "dataset Team Data"),
         ("project-research", "the shared volume of group Research Lab")}
-    assert CPU.gpu == 0 and CPU.gpu_resource == ""
+    assert CPU.gpu == 0 and CPU.gpu_resource == "" and CPU.pull_secrets == ()
+    private = start_facts(choice_of(group="class-101", instance_type="cpu-1",
+                                    image="private-image"))
+    assert private.pull_secrets == ("private-registry",)
 
 
 # ---- the scheduler ------------------------------------------------------------------------
