@@ -182,17 +182,17 @@ def _scheduling(message: str, facts: StartFacts) -> str:
     if not summary:
         return f"{head}; the scheduler says: {quoted(message)}. Ask an administrator if this " \
                "persists."
-    # The summary ends where the scheduler's note on preemption starts.
-    body = re.split(r"\.\s+preemption:", summary.group(2), maxsplit=1)[0].strip().rstrip(".")
+    # The summary is the first sentence; notes on preemption (and, since 1.31, on dynamic
+    # resource claims) follow it.
+    body = re.split(r"\.(?:\s|$)", summary.group(2), maxsplit=1)[0].strip()
     parts, short, placement = [], False, False
-    for item in re.split(r",\s*(?=\d+\s)", body):
+    for item in re.split(r",\s*(?=\d+\s)", body) if body else []:
         counted = _COUNTED.fullmatch(item.strip())
         count, text = (int(counted.group(1)), counted.group(2)) if counted else (None, item)
         clause, kind = _node_clause(count, text.strip(), facts)
-        if clause:
-            parts.append(clause)
-            short |= kind == "short"
-            placement |= kind == "placement"
+        parts.append(clause)
+        short |= kind == "short"
+        placement |= kind == "placement"
     if not parts:
         parts.append(f"none of its {summary.group(1)} nodes takes it")
     if short:
@@ -238,8 +238,6 @@ def _node_clause(count: int | None, text: str, facts: StartFacts) -> tuple[str, 
             "short"
     if "unbound immediate PersistentVolumeClaims" in text:
         return "a volume claim it mounts is not bound to storage yet", "other"
-    if "Preemption is not helpful" in text or "No preemption victims" in text:
-        return "", "other"
     return f"{_nodes(count, 'says', 'say')}: {quoted(text, 120)}", "other"
 
 

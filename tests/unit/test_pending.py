@@ -73,6 +73,11 @@ SCHEDULING = [
      ("No node can run instance type CPU 2 now: 1 node has too little free memory (it needs "
      "1Gi); 1 node has a taint it does not tolerate. Wait for other servers to stop, or "
      "choose a smaller instance type.")),
+    # kube-scheduler 1.31 and later, with its note on dynamic resource claims.
+    (("0/2 nodes are available: 2 Insufficient nvidia.com/gpu. no new claims to deallocate, "
+     "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."),
+     GPU, ("No node can run instance type GPU small now: 2 nodes do not have a free "
+           "nvidia.com/gpu. Wait for other servers to stop, or choose a smaller instance type.")),
     # kube-scheduler 1.2x before 1.26.
     (("0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had taint {nvidia.com/gpu: "
      "present}, that the pod didn't tolerate."), CPU,
@@ -115,12 +120,19 @@ SCHEDULING = [
 
 
 @pytest.mark.parametrize("message, facts, sentence", SCHEDULING, ids=[
-    "gpu-full", "cpu-and-taint-named", "memory-and-taint-1.32", "taint-before-1.26",
+    "gpu-full", "cpu-and-taint-named", "memory-and-taint-1.32", "dra-note-1.31",
+    "taint-before-1.26",
     "selector-and-taint", "cordoned", "too-many-pods", "unbound-claim", "claim-not-found",
     "claim-not-found-bare", "other-reason", "not-a-summary"])
 def test_failed_scheduling_names_the_instance_type_and_why_no_node_takes_it(
         message, facts, sentence):
     assert explain(event("FailedScheduling", message), facts) == sentence
+
+
+def test_a_summary_without_reasons_still_says_no_node_takes_it():
+    assert explain(event("FailedScheduling", "0/2 nodes are available."), CPU) == (
+        "No node can run instance type CPU 2 now: none of its 2 nodes takes it. Ask an "
+        "administrator if this persists.")
 
 
 def test_three_gpus_are_named_as_three():
