@@ -10,7 +10,6 @@ They are re-read at every refresh and, with `refresh_pre_spawn`, before every st
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import jwt
@@ -123,6 +122,19 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
         help="Check the ID token's signature (against the realm's keys), issuer, audience and "
              "expiry at login and at every token refresh. Leave on.")
 
+    # Redefined with our default rather than given a @default: traitlets validates a
+    # configured value only when it differs from the trait's static default, and
+    # Authenticator's is False, so a configured False would skip the checks below.
+    enable_auth_state = Bool(
+        True, config=True,
+        help="""Keep the user's entitlements in the encrypted `auth_state`, where the spawner
+        reads them (needs `JUPYTERHUB_CRYPT_KEY`). Must stay True.""")
+
+    refresh_pre_spawn = Bool(
+        True, config=True,
+        help="""Re-read the user's entitlements from Keycloak just before every start, so a
+        revoked grant cannot start a server. Must stay True.""")
+
     # ---- defaults that make GenericOAuthenticator a Keycloak client -------------------------
 
     @default("login_service")
@@ -139,10 +151,6 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     @default("enable_pkce")
     def _default_enable_pkce(self):
-        return True
-
-    @default("enable_auth_state")
-    def _default_enable_auth_state(self):
         return True
 
     @default("manage_groups")
@@ -172,10 +180,6 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
     @default("auth_refresh_age")
     def _default_auth_refresh_age(self):
         return int(self.entitlements_max_age)
-
-    @default("refresh_pre_spawn")
-    def _default_refresh_pre_spawn(self):
-        return True
 
     def _oidc(self, path: str, public: bool = False) -> str:
         base = (self.keycloak_public_url if public else self.keycloak_url).rstrip("/")
@@ -234,10 +238,10 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        # A False from the config equals Authenticator's class default, so traitlets does
-        # not run the validators above for it: check the values as loaded too.
-        self._require_refresh_pre_spawn(SimpleNamespace(value=self.refresh_pre_spawn))
-        self._require_auth_state(SimpleNamespace(value=self.enable_auth_state))
+        # Required settings are checked here, once loaded, not by validators: one left unset,
+        # or set to "" (say from an unset environment variable), equals the trait's default,
+        # so traitlets runs no validator for it; and OAuthenticator reads client_id and
+        # client_secret from the environment in their defaults.
         if not self.keycloak_url:
             raise ValueError("PrimeHubAuthenticator.keycloak_url is not set; give Keycloak's "
                              "base URL, e.g. http://keycloak:8080.")
