@@ -53,16 +53,21 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     keycloak_url = Unicode(
         config=True,
-        help="""Keycloak's base URL as the hub reaches it, e.g. `http://keycloak.hub:8080`
-        (no `/realms/...`). Token, user info, keys and the Admin REST API use it.""")
+        help="""Keycloak's base URL as the hub reaches it, e.g. `http://keycloak.hub:8080`.
+        Required.
+
+        Without `/realms/...` (the realm is `realm`). Token, user info, keys and the Admin
+        REST API use it.""")
 
     keycloak_public_url = Unicode(
         config=True,
-        help="Keycloak's base URL as browsers reach it (login and logout pages); defaults to "
-             "`keycloak_url`.")
+        help="""Keycloak's base URL as browsers reach it (login and logout pages).
+
+        Defaults to `keycloak_url`.""")
 
     @default("keycloak_public_url")
     def _default_public_url(self):
+        """`keycloak_url`"""
         return self.keycloak_url
 
     realm = Unicode("primehub", config=True, help="The Keycloak realm of users and groups.")
@@ -70,18 +75,23 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
     admin_client_id = Unicode(
         config=True,
         help="""Client whose service account reads the Admin REST API (client credentials).
+
         Defaults to `client_id`. It needs the realm-management roles view-users and
         view-clients (which bring query-users, query-groups and query-clients).""")
 
     @default("admin_client_id")
     def _default_admin_client_id(self):
+        """`client_id`"""
         return self.client_id
 
     admin_client_secret = Unicode(
-        config=True, help="Secret of `admin_client_id`; defaults to `client_secret`.")
+        config=True, help="""Secret of `admin_client_id`.
+
+        Defaults to `client_secret`.""")
 
     @default("admin_client_secret")
     def _default_admin_client_secret(self):
+        """`client_secret`"""
         return self.client_secret
 
     everyone_group = Unicode(
@@ -99,10 +109,10 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     allowed_roles = Set(
         Unicode(), config=True,
-        help="""When set, users holding one of these realm roles (directly or through a
-        group) may log in. Like every allow setting it adds to the others (`allowed_users`,
-        `allowed_groups`, ...); a user allowed by none of them gets 403 with a sentence
-        saying why.""").tag(allow_config=True)
+        help="""Realm roles whose holders (directly or through a group) may log in.
+
+        Like every allow setting it adds to the others (`allowed_users`, `allowed_groups`,
+        ...); a user allowed by none of them gets 403 with a sentence saying why.""").tag(allow_config=True)
 
     entitlements_max_age = Float(
         300, config=True,
@@ -139,26 +149,32 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     @default("login_service")
     def _default_login_service(self):
+        """`Keycloak`"""
         return "Keycloak"
 
     @default("scope")
     def _default_scope(self):
+        """`openid`, `profile`, `email`"""
         return ["openid", "profile", "email"]
 
     @default("username_claim")
     def _default_username_claim(self):
+        """`preferred_username`"""
         return "preferred_username"
 
     @default("enable_pkce")
     def _default_enable_pkce(self):
+        """`True`"""
         return True
 
     @default("manage_groups")
     def _default_manage_groups(self):
+        """`True`: Keycloak groups become JupyterHub groups"""
         return True
 
     @default("auth_state_groups_key")
     def _default_groups_key(self):
+        """the names of the user's Keycloak groups"""
         return lambda auth_state: [g["name"] for g in auth_state[AUTH_STATE_KEY]["groups"]]
 
     def _allow_settings(self) -> list[str]:
@@ -172,6 +188,7 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     @default("allow_all")
     def _default_allow_all(self):
+        """`True` while no allow setting is set"""
         # Keycloak decides who has an account, so with no allow setting everyone it lets in
         # may use the hub. Any allow setting turns that off (JupyterHub's own rule): JupyterHub
         # skips check_allowed when allow_all is True, which would ignore the setting.
@@ -179,6 +196,7 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     @default("auth_refresh_age")
     def _default_auth_refresh_age(self):
+        """`entitlements_max_age`"""
         return int(self.entitlements_max_age)
 
     def _oidc(self, path: str, public: bool = False) -> str:
@@ -187,14 +205,17 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     @default("authorize_url")
     def _default_authorize_url(self):
+        """the realm's `auth` endpoint at `keycloak_public_url`"""
         return self._oidc("auth", public=True)
 
     @default("token_url")
     def _default_token_url(self):
+        """the realm's `token` endpoint at `keycloak_url`"""
         return self._oidc("token")
 
     @default("userdata_url")
     def _default_userdata_url(self):
+        """the realm's `userinfo` endpoint at `keycloak_url`"""
         return self._oidc("userinfo")
 
     # ---- configuration checks ---------------------------------------------------------------
