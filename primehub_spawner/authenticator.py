@@ -112,7 +112,8 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
         help="""Realm roles whose holders (directly or through a group) may log in.
 
         Like every allow setting it adds to the others (`allowed_users`, `allowed_groups`,
-        ...); a user allowed by none of them gets 403 with a sentence saying why.""").tag(allow_config=True)
+        ...); a user allowed by none of them gets 403 with a sentence saying why.""",
+    ).tag(allow_config=True)
 
     entitlements_max_age = Float(
         300, config=True,
