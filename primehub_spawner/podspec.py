@@ -108,6 +108,9 @@ def home_size(entitlements: UserEntitlements, default: str) -> tuple[str, list[s
 
 def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
                        settings: PodSettings) -> dict:
+    """KubeSpawner's overrides that start `choice` for the user: resources and GPU, image
+    and pull secret, scheduling, labels, home, dataset and group volumes, the postStart
+    links, root start and the environment."""
     it, image, menu = choice.instance_type, choice.image, choice.menu
     group = menu.group
     overrides: dict = {

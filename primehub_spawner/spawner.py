@@ -114,6 +114,7 @@ class PrimeHubSpawner(KubeSpawner):
 
     @default("catalog_namespace")
     def _default_catalog_namespace(self):
+        """`namespace`"""
         return self.namespace
 
     role_prefix = Unicode(
@@ -147,19 +148,25 @@ class PrimeHubSpawner(KubeSpawner):
 
     manage_home_volume = Bool(
         True, config=True,
-        help="""Mount the user's home PVC (KubeSpawner's `pvc_name`) at `home_dir` and size it
-        from Keycloak (`volumeCapacity`, then everyone's `defaultUserVolumeCapacity`, then
-        `default_home_size`). Turn off when `volumes` already handle home.""")
+        help="""Mount the user's home PVC (KubeSpawner's `pvc_name`) at `home_dir`, sized from
+        Keycloak. Turn off when `volumes` already handle home.
+
+        The size is the user's `volumeCapacity`, else the everyone group's
+        `defaultUserVolumeCapacity`, else `default_home_size`.""")
 
     default_home_size = Unicode(
         "20G", config=True,
-        help="Home volume size when neither the user nor the everyone group sets one.")
+        help="Home volume size when neither the user nor the everyone group sets one "
+             "(`G` is GiB, as in PrimeHub).")
 
     entitlements_max_age_at_start = Float(
         30, config=True,
-        help="""Oldest entitlements (seconds) a start may use. The authenticator re-reads them
-        from Keycloak just before every start (`refresh_pre_spawn`); older ones mean that read
-        failed, and the start is refused with 503 rather than trusting stale grants.""")
+        help="""Oldest entitlements (seconds) a start may use; a start with older ones is
+        refused with 503.
+
+        The authenticator re-reads them from Keycloak just before every start
+        (`refresh_pre_spawn`); older ones mean that read failed, and stale grants are not
+        trusted.""")
 
     catalog_wait_timeout = Float(
         5, config=True,
@@ -173,28 +180,34 @@ class PrimeHubSpawner(KubeSpawner):
 
     quota_wait_timeout = Float(
         10, config=True,
-        help="""Seconds a start waits for the pod watch to list the servers that are running
-        (after the hub starts, or when that list failed) before it is refused with 503: until
-        then the quota cannot be checked.""")
+        help="""Seconds a start waits for the pod watch's list of running servers before it is
+        refused with 503.
+
+        Until that list is read (after the hub starts, or when it failed) the quota cannot be
+        checked.""")
 
     grant_sudo = Bool(
         False, config=True,
-        help="""PrimeHub's root start with sudo: run the image's start script as root (`uid`
-        0) with `GRANT_SUDO=yes` and privilege escalation allowed, so that the notebook user
-        may use sudo (images built on jupyter/docker-stacks honour it). Off by default: it
-        hands every user root in their container. Users can never set `GRANT_SUDO`
-        themselves.""")
+        help="""PrimeHub's root start with sudo, so that the notebook user may use sudo: it
+        hands every user root in their container.
+
+        The image's start script runs as root (`uid` 0) with `GRANT_SUDO=yes` and privilege
+        escalation allowed (images built on jupyter/docker-stacks honour it). Users can never
+        set `GRANT_SUDO` themselves.""")
 
     chown_extra = Bool(
         False, config=True,
-        help="""PrimeHub's root start for ownership: run the image's start script as root
-        (`uid` 0) with `CHOWN_HOME=yes` and `CHOWN_EXTRA` listing the writable mounts
-        (read-write datasets, group volumes, the home volume in safe mode), so that the
-        notebook user owns them on storage that ignores `fs_gid` (NFS, hostPath). Off by
-        default. Users can never set `CHOWN_HOME` or `CHOWN_EXTRA` themselves.""")
+        help="""PrimeHub's root start for ownership, so that the notebook user owns the
+        writable mounts on storage that ignores `fs_gid` (NFS, hostPath).
+
+        The image's start script runs as root (`uid` 0) with `CHOWN_HOME=yes` and
+        `CHOWN_EXTRA` listing the writable mounts (read-write datasets, group volumes, the
+        home volume in safe mode). Users can never set `CHOWN_HOME` or `CHOWN_EXTRA`
+        themselves.""")
 
     @default("slug_scheme")
     def _default_slug_scheme(self):
+        """`escape`: PrimeHub's names (`claim-<escaped user>`)"""
         # PrimeHub's hub named pods and home claims with KubeSpawner's escape scheme
         # (`claim-<escaped user>`): keeping it finds every existing home again.
         return "escape"
@@ -219,12 +232,14 @@ class PrimeHubSpawner(KubeSpawner):
 
     @default("apply_user_options")
     def _default_apply_user_options(self):
+        """none needed: the plugin checks and applies them at start"""
         # user_options are checked and applied at start, in load_user_options; this tells
         # JupyterHub they are handled, so that it does not warn "unhandled" at every start.
         return lambda spawner, user_options: None
 
     @default("storage_pvc_ensure")
     def _default_storage_pvc_ensure(self):
+        """`manage_home_volume`"""
         return self.manage_home_volume
 
     def __init__(self, *args, **kwargs):
