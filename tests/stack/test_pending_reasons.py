@@ -123,26 +123,25 @@ def messages(events: list[dict]) -> list[str]:
 
 
 @pytest.mark.usefixtures("granted")
-@pytest.mark.parametrize("instance_type, sentence", [
-    ("pending-tpu", ("No node can run instance type TPU Small now: 1 node does not have the "
-                    "labels it selects (hardware=tpu); 1 node has a taint it does not "
-                    "tolerate. Ask an administrator: the instance type's node selector and "
-                    "tolerations match no node that has room.")),
-    ("pending-three-gpus", ("No node can run instance type Three GPUs now: 2 nodes do not "
-                           "have 3 free nvidia.com/gpu. Wait for other servers to stop, or "
-                           "choose a smaller instance type.")),
+@pytest.mark.parametrize("instance_type, head, cause", [
+    ("pending-tpu", "No node can run instance type TPU Small now: ",
+     "does not have the labels it selects (hardware=tpu)"),
+    ("pending-three-gpus", "No node can run instance type Three GPUs now: ",
+     ("2 nodes do not have 3 free nvidia.com/gpu. Wait for other servers to stop, or choose a "
+     "smaller instance type.")),
 ], ids=["node-selector", "gpu-count"])
-async def test_no_node_fits_names_the_instance_type_and_the_cause(instance_type, sentence):
+async def test_no_node_fits_names_the_instance_type_and_the_cause(instance_type, head, cause):
     try:
         events = await start_and_follow("bob", {
             "group": "class-101", "instance_type": instance_type, "image": "base-notebook"},
             until=lambda e: e.get("message", "").startswith("No node can run"))
-        said = messages(events)
-        assert sentence in said, said
+        said = [m for m in messages(events) if m.startswith(head)]
+        assert said and cause in said[0], messages(events)
         # The event behind it is the scheduler's own, kept whole beside the sentence.
-        raw = next(e["raw_event"] for e in events if e.get("message") == sentence)
-        assert raw["reason"] == "FailedScheduling" and "nodes are available" in raw["message"]
-        assert "progress" in next(e for e in events if e.get("message") == sentence)
+        event = next(e for e in events if e.get("message") == said[0])
+        assert event["raw_event"]["reason"] == "FailedScheduling"
+        assert "nodes are available" in event["raw_event"]["message"]
+        assert 0 < event["progress"] < 100
         manifest = await pod(POD.format("bob"))
         assert manifest["status"]["phase"] == "Pending" and not manifest["spec"].get("nodeName")
     finally:
