@@ -46,6 +46,9 @@ def start(kubeconfig: str) -> None:
         "KUBECONFIG": kubeconfig,
         "JUPYTERHUB_CRYPT_KEY": (STATE / "crypt_key").read_text().strip(),
         "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}",
+        # This checkout's package, also where the venv's editable install is another
+        # checkout's (a git worktree sharing the venv): the hub runs from .devstack/hub.
+        "PYTHONPATH": str(proc.ROOT),
     }
     jupyterhub = shutil.which("jupyterhub", path=env["PATH"]) or "jupyterhub"
     proc.spawn("jupyterhub", [jupyterhub, "-f", str(DEVSTACK / "jupyterhub_config.py")],
