@@ -73,20 +73,20 @@ def test_role_target(role, prefix, target):
                  [], id="clean"),
     pytest.param((), ["it:ghost", "ds:rw:gone"], "",
                  ["role ds:rw:gone names no Dataset: there is no Dataset gone in namespace hub",
-                  "role it:ghost names no InstanceType: there is no InstanceType ghost in "
-                  "namespace hub"], id="roles-naming-nothing"),
+                  ("role it:ghost names no InstanceType: there is no InstanceType ghost in "
+                  "namespace hub")], id="roles-naming-nothing"),
     pytest.param((), ["img:Bad_Name", "it:"], "",
-                 ["role 'img:Bad_Name' cannot name any Image: the name after the kind must be "
-                  "lower-case letters, digits, '-' and '.'",
-                  "role 'it:' cannot name any InstanceType: the name after the kind must be "
-                  "lower-case letters, digits, '-' and '.'"], id="roles-naming-no-resource-can"),
+                 [("role 'img:Bad_Name' cannot name any Image: the name after the kind must be "
+                  "lower-case letters, digits, '-' and '.'"),
+                  ("role 'it:' cannot name any InstanceType: the name after the kind must be "
+                  "lower-case letters, digits, '-' and '.'")], id="roles-naming-no-resource-can"),
     pytest.param((Rejected("InstanceType", "broken", "limits.cpu is required"),),
                  ["it:broken", "it:small"], "",
                  ["InstanceType broken is left out of every menu: limits.cpu is required"],
                  id="rejected-resource-once"),
     pytest.param((), ["c1:it:ghost", "it:ghost", "c1:img:base"], "c1",
-                 ["role c1:it:ghost names no InstanceType: there is no InstanceType ghost in "
-                  "namespace hub"], id="prefix"),
+                 [("role c1:it:ghost names no InstanceType: there is no InstanceType ghost in "
+                  "namespace hub")], id="prefix"),
 ])
 def test_check(rejected, roles, prefix, lines):
     catalog, _ = read_catalog(GOOD)

@@ -136,8 +136,8 @@ def test_over_quota_gives_the_figures():
     used = {"lab": (Usage(cpu=2), Usage(cpu=2, memory=3 * GIB))}
     explanation = explain(user, CATALOG, usage=lambda g: used.get(g.name, (Usage(), Usage())))
     assert row(explanation, "lab", "InstanceType", "big")[:2] == (
-        BLOCKED, "This needs 4 CPU, but your share of group lab already uses 2 of its 5 CPU "
-                 "quota.")
+        BLOCKED, ("This needs 4 CPU, but your share of group lab already uses 2 of its 5 CPU "
+                 "quota."))
     assert row(explanation, "lab", "InstanceType", "small")[:2] == (
         AVAILABLE, "Granted by everyone through it:small.")
     lab = explanation.groups[0]
