@@ -34,23 +34,29 @@ class Problem:
     line: str
 
 
+def parse_object(kind: str, obj: object) -> tuple[object | None, str | None]:
+    """(entry, None) for an object the hub offers, (None, reason) for one it leaves out;
+    never raises, whatever the object: one bad object must not stop a watch or a check."""
+    try:
+        return PARSERS[kind](obj), None
+    except InvalidResource as e:
+        return None, str(e)
+    except Exception as e:  # noqa: BLE001 - a parser's own bug is a reason too
+        return None, f"unexpected {type(e).__name__} while reading it: {shown(str(e))}"
+
+
 def read_catalog(objects: Mapping[str, Iterable[object]]) -> tuple[Catalog, tuple[Rejected, ...]]:
     """Parse listed objects by kind (`{"InstanceType": [...], ...}`) into the catalog the
     hub would serve and the objects it would leave out, each with its reason."""
     entries: dict[str, dict] = {kind: {} for kind in PARSERS}
     rejected = []
-    for kind, parse in PARSERS.items():
+    for kind in PARSERS:
         for obj in objects.get(kind) or ():
-            try:
-                entry = parse(obj)
-            except InvalidResource as e:
-                rejected.append(Rejected(kind, _name_of(obj), str(e)))
-                continue
-            except Exception as e:  # noqa: BLE001 - the cache survives any object; so do we
-                rejected.append(Rejected(kind, _name_of(obj), f"unexpected {type(e).__name__} "
-                                                              f"while reading it: {shown(str(e))}"))
-                continue
-            entries[kind][entry.name] = entry
+            entry, reason = parse_object(kind, obj)
+            if entry is None:
+                rejected.append(Rejected(kind, _name_of(obj), reason))
+            else:
+                entries[kind][entry.name] = entry
     catalog = Catalog(instance_types=entries["InstanceType"], images=entries["Image"],
                       datasets=entries["Dataset"])
     return catalog, tuple(sorted(rejected))
