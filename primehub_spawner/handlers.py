@@ -6,8 +6,9 @@ refresh (Keycloak is not called to render the page); the catalog and the objects
 rejected from the spawner's shared watch; quota use from KubeSpawner's shared pod watch.
 `explain.py` decides; `templates/explain.html` (autoescaped) shows it.
 
-Register it with `c.JupyterHub.extra_handlers = primehub_spawner.handlers.extra_handlers`
-(JupyterHub puts its hub prefix in front of the path).
+Register it with `c.JupyterHub.extra_handlers = [(PATH, HANDLER)]`, as the example
+configurations do (JupyterHub puts its hub prefix in front of the path; tornado imports the
+handler by its dotted name, so the setting is plain data, in YAML too).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from .spawner import PrimeHubSpawner
 
 TEMPLATES = Path(__file__).parent / "templates"
 PATH = "/primehub/explain"
+HANDLER = "primehub_spawner.handlers.ExplainHandler"
 # Bootstrap's badge colour for each state.
 BADGES = {AVAILABLE: "success", BLOCKED: "warning", NOT_GRANTED: "secondary",
           NO_RESOURCE: "danger", MALFORMED: "danger"}
@@ -122,5 +124,3 @@ def _listed(reflector) -> bool:
     return loaded is not None and loaded.done() and not loaded.cancelled() \
         and loaded.exception() is None
 
-
-extra_handlers = [(PATH, ExplainHandler)]

@@ -3,19 +3,26 @@ what a user can launch in each group and why, from the user's stored entitlement
 catalog cache and the pod watch; everyone else is refused; hostile names are escaped."""
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 from bs4 import BeautifulSoup
 from doubles import FakeCatalogCache, demo_objects, image_cr, running_pod
+from tornado.util import import_object
 
 from primehub_spawner.check import Rejected
 from primehub_spawner.entitlements import Group, UserEntitlements
-from primehub_spawner.handlers import extra_handlers
+from primehub_spawner.handlers import HANDLER, PATH, ExplainHandler
 
 PAGE = "/hub/primehub/explain"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def hub_config(c, edge):
-    c.JupyterHub.extra_handlers = extra_handlers
+    c.JupyterHub.extra_handlers = [(PATH, HANDLER)]
     c.Authenticator.admin_users = {"phadmin"}
 
 
@@ -137,3 +144,17 @@ async def test_logged_out_visitors_are_sent_to_log_in(new_browser):
     r = await new_browser().get(PAGE, params={"user": "alice"})
     assert r.status_code == 302
     assert "/hub/login" in r.headers["location"]
+
+
+def test_the_example_configurations_register_the_page():
+    def python_setting(path: Path):
+        text = (REPO / path).read_text()
+        [value] = re.findall(r"^c\.JupyterHub\.extra_handlers = (.+)$", text, re.MULTILINE)
+        return [tuple(entry) for entry in ast.literal_eval(value)]
+
+    values = yaml.safe_load((REPO / "deploy/z2jh/values.yaml").read_text())
+    chart = [tuple(e) for e in values["hub"]["config"]["JupyterHub"]["extra_handlers"]]
+    for setting in (python_setting(Path("jupyterhub_config.py")),
+                    python_setting(Path("devstack/jupyterhub_config.py")), chart):
+        assert setting == [(PATH, HANDLER)]
+    assert import_object(HANDLER) is ExplainHandler
