@@ -108,6 +108,10 @@ def explain(entitlements: UserEntitlements, catalog: Catalog, rejected: Iterable
         if len(groups) > 1:
             return Explanation(username, (), f"{username} is in several groups named "
                                              f"{shown(group)}; name one by its path.")
+        everyone = entitlements.everyone
+        if not groups and everyone is not None and group == everyone.name:
+            return Explanation(username, (), f"Group {shown(group)} holds what every group "
+                                             "grants; it is not a launch group.")
         if not groups:
             return Explanation(username, (), f"{username} is not a member of group "
                                              f"{shown(group)}.")

@@ -175,7 +175,8 @@ def test_role_prefix():
     pytest.param(None, ["class-101", "research"], None, id="every-group"),
     pytest.param("research", ["research"], None, id="by-name"),
     pytest.param("/research", ["research"], None, id="by-path"),
-    pytest.param("everyone", [], "alice is not a member of group 'everyone'.", id="everyone"),
+    pytest.param("everyone", [], "Group 'everyone' holds what every group grants; it is not "
+                 "a launch group.", id="everyone"),
     pytest.param("nope", [], "alice is not a member of group 'nope'.", id="not-a-member"),
 ])
 def test_which_groups(group, groups, problem):
