@@ -93,6 +93,14 @@ def _add_keycloak_setup(commands) -> None:
     parser.set_defaults(run=run_keycloak_setup)
 
 
+def _role_prefix(value: str) -> str:
+    # The same rule as PrimeHubSpawner.role_prefix.
+    if ":" in value or value != value.strip():
+        raise argparse.ArgumentTypeError(f"{value!r} must not contain ':' or spaces; write "
+                                         "'c1' for roles like 'c1:it:cpu-1'")
+    return value
+
+
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", default=os.environ.get("PRIMEHUB_NAMESPACE", "hub"),
                         help="namespace of the InstanceType, Image and Dataset objects and of "
@@ -100,7 +108,7 @@ def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", type=Path,
                         help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, "
                              "else the service account of the pod this runs in)")
-    parser.add_argument("--role-prefix", default="",
+    parser.add_argument("--role-prefix", type=_role_prefix, default="",
                         help="the hub's PrimeHubSpawner.role_prefix, when it has one")
 
 

@@ -342,6 +342,14 @@ def test_the_namespace_defaults_to_the_environment(monkeypatch):
     assert cli.parser().parse_args(["check", *KEYCLOAK]).namespace == "team"
 
 
+@pytest.mark.parametrize("prefix", ["c1:", " c1", "a b:"])
+def test_a_role_prefix_with_a_colon_or_spaces_is_refused(prefix, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.parser().parse_args(["check", *KEYCLOAK, "--role-prefix", prefix])
+    assert exit_.value.code == 2
+    assert "must not contain ':' or spaces" in capsys.readouterr().err
+
+
 def test_explain_needs_a_user(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.parser().parse_args(["explain", *KEYCLOAK])
