@@ -85,7 +85,8 @@ def test_check_lists_the_malformed_resource_and_the_role_naming_nothing(broken_t
     lines = result.stdout.splitlines()
     assert len(lines) == 2, lines
     assert lines[0].startswith(f"InstanceType {BROKEN} is left out of every menu: "
-                               "limits.memory ")
+                               "limits.memory: '9999")
+    assert lines[0].endswith("is not a quantity like '2G', '512Mi' or '1.5'")
     assert lines[1] == (f"role {GHOST} names no InstanceType: there is no InstanceType "
                         f"{GHOST[3:]} in namespace {kube.NAMESPACE}")
 
