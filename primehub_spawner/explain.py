@@ -140,8 +140,11 @@ def _sources(entitlements: UserEntitlements, prefix: str) -> dict[tuple[str, str
 
 
 def _grants(kind: str, name: str, sources, launch: tuple) -> tuple[Grant, ...]:
-    return tuple(Grant(holder.label, role, any(holder == g for g in launch))
-                 for holder, role in sources.get((kind, name), ()))
+    """The grants of an item, those that count in this launch first, each part by group:
+    the same order whatever order Keycloak lists the user's groups in."""
+    grants = (Grant(holder.label, role, any(holder == g for g in launch))
+              for holder, role in sources.get((kind, name), ()))
+    return tuple(sorted(grants, key=lambda g: (not g.counts, g.group, g.role)))
 
 
 def _said(grants: Iterable[Grant]) -> str:

@@ -243,3 +243,11 @@ def test_render_text_escapes_control_characters():
     assert "evil (Evil\\x1b[2J\\nrm -rf)  available" in text
     assert render_text(explain(user, catalog, group="nope")).splitlines() == [
         "User alice", "alice is not a member of group 'nope'."]
+
+
+def test_grants_are_listed_the_same_whatever_order_keycloak_gives_the_groups():
+    lab, other = make_group("lab", ["ds:rw:shared"]), make_group("other", ["ds:shared"])
+    for groups in ([lab, other], [other, lab]):
+        explanation = explain(make_user(groups, EVERYONE), CATALOG, group="lab")
+        assert row(explanation, "lab", "Dataset", "shared")[2] == (
+            Grant("lab", "ds:rw:shared", True), Grant("other", "ds:shared", False))
