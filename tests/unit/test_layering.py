@@ -12,10 +12,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "primehub_spawner"
 
 # Pure: no I/O imports, no awaits; plain arguments in, values or exceptions out.
 PURE = ("_version", "names", "quantities", "labels", "roles", "catalog", "entitlements",
-        "quota", "reservations", "options", "form", "podspec", "pending")
+        "quota", "reservations", "options", "form", "podspec", "pending", "check", "explain")
 # Talk to Keycloak, Kubernetes or the terminal; `errors` builds tornado's HTTPError.
 IO = ("errors", "keycloak", "crd_cache", "keycloak_setup", "cli")
-GLUE = ("authenticator", "spawner")
+GLUE = ("authenticator", "spawner", "handlers")
 # The package's entry points, which load the glue lazily.
 TOP = ("__init__",)
 LAYERS = {name: rank for rank, names in enumerate((PURE, IO, GLUE, TOP)) for name in names}
