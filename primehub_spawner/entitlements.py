@@ -7,13 +7,15 @@ built by `keycloak.py` from the Admin REST API); the spawner resolves it against
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .catalog import Catalog, Dataset, Image, InstanceType
 from .names import is_dns_label, is_env_name, is_reserved_dataset_env, shown
 from .quantities import parse_cpu, parse_size_attribute
-from .roles import Grants, parse_roles
+from .roles import Grants, grants_of
 
 # Group attributes whose every value counts (`NAME=value` each); of the others, the first.
 LIST_ATTRIBUTES = ("mlflow-tracking-envs", "mlflow-artifact-envs")
@@ -121,9 +123,33 @@ class UserEntitlements:
     def group_key(self, group: Group) -> str:
         """How the form and user_options name `group`: by name, or by path when another of
         the user's groups has the same name."""
-        if group.path and sum(g.name == group.name for g in self.groups) > 1:
+        if group.path and self._name_counts[group.name] > 1:
             return group.path
         return group.name
+
+    def grants(self, group: Group | None, prefix: str = "") -> Grants:
+        """What `group`'s roles grant (nothing for None); parsed once per roles and prefix."""
+        return grants_of(group.roles, prefix) if group is not None else Grants()
+
+    def all_grants(self, prefix: str = "") -> Grants:
+        """What the user's groups (`everyone` aside) grant together; once per snapshot."""
+        cached = self._all_grants.get(prefix)
+        if cached is None:
+            cached = Grants()
+            for group in self.groups:
+                cached |= self.grants(group, prefix)
+            self._all_grants[prefix] = cached
+        return cached
+
+    # Per-snapshot caches: cached_property writes the instance's __dict__ directly, which a
+    # frozen dataclass allows; they are not fields, so equality and to_json ignore them.
+    @cached_property
+    def _name_counts(self) -> Counter:
+        return Counter(g.name for g in self.groups)
+
+    @cached_property
+    def _all_grants(self) -> dict[str, Grants]:
+        return {}
 
 
 # ---- group attributes ---------------------------------------------------------------------
@@ -260,14 +286,6 @@ class GroupMenu:
     left_out: tuple[str, ...] = ()
 
 
-def _grants(groups: Iterable[Group | None], prefix: str) -> Grants:
-    total = Grants()
-    for group in groups:
-        if group is not None:
-            total |= parse_roles(group.roles, prefix)
-    return total
-
-
 def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
                  prefix: str = "") -> GroupMenu:
     """What `group` offers this user: instance types, images, datasets, shared volumes.
@@ -278,7 +296,7 @@ def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
     volume out (said in `left_out`).
     """
     settings = group_settings(group)
-    launch = _grants((group, entitlements.everyone), prefix)
+    launch = entitlements.grants(group, prefix) | entitlements.grants(entitlements.everyone, prefix)
     instance_types = sorted(
         (catalog.instance_types[n] for n in launch.instance_types if n in catalog.instance_types),
         key=_by_size)
@@ -287,9 +305,11 @@ def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
 
     # Compared whole, not by name: subgroups of different parents may share a name.
     others = [g for g in entitlements.groups if g != group]
-    elsewhere = _grants(others, prefix)
+    # What another group grants, with what the launch group grants: the launch group's own
+    # grants are in both, so the union of all the user's groups (computed once) will do.
+    reachable = launch.datasets | entitlements.all_grants(prefix).datasets
     datasets = []
-    for name in sorted(launch.datasets | elsewhere.datasets):
+    for name in sorted(reachable):
         dataset = catalog.datasets.get(name)
         if dataset is None:
             continue

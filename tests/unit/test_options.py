@@ -217,7 +217,7 @@ R = "research"
     pytest.param("alice", {"group": R, "image": "ghost"}, None, 403,
                  "The image 'ghost' is not available", id="image-missing"),
     pytest.param("alice", {"group": R, "instance_type": "cpu-2", "image": "tf-gpu"}, None, 400,
-                 "Image TensorFlow GPU needs a GPU, and instance type CPU 2 has none.",
+                 "Image TensorFlow GPU needs a GPU instance type.",
                  id="gpu-only-image-on-cpu-type"),
     pytest.param("alice", {"group": R, "image": "tf-gpu"}, None, 400, "needs a GPU",
                  id="gpu-only-image-on-default-type"),
