@@ -23,8 +23,8 @@ def chosen(view):
                  id="unknown-group"),
     pytest.param("alice", {"group": "research", "instance_type": "legacy-gpu"},
                  ("research", "cpu-1", "base-notebook"),
-                 ["The instance type 'legacy-gpu' is not available in group Research Lab. "
-                  "Available: cpu-1, cpu-2, gpu-small."],
+                 [("The instance type 'legacy-gpu' is not available in group Research Lab. "
+                   "Available: cpu-1, cpu-2, gpu-small.")],
                  id="instance-type-of-another-group"),
     pytest.param("alice", {"group": "class-101", "image": "building-image"},
                  ("class-101", "cpu-1", "base-notebook"),

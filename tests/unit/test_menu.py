@@ -32,7 +32,10 @@ from primehub_spawner.quota import Usage
 GPU = {"limits.gpu": 1, "gpuResourceName": "nvidia.com/gpu"}
 
 
-def used(user=Usage(), group=Usage()):
+NOTHING_USED = Usage()
+
+
+def used(user=NOTHING_USED, group=NOTHING_USED):
     return lambda _group: (user, group)
 
 
