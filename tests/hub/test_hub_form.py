@@ -182,11 +182,11 @@ async def test_deep_link_preselects_and_starts_nothing(login_as, read_page, edge
 @pytest.mark.parametrize("query, notice", [
     ("?group=nope", "You are not a member of group 'nope', so you cannot launch a server in it."),
     ("?group=research&instancetype=nope",
-     "The instance type 'nope' is not available in group Research Lab. "
-     "Available: cpu-1, cpu-2, gpu-small."),
+     ("The instance type 'nope' is not available in group Research Lab. "
+     "Available: cpu-1, cpu-2, gpu-small.")),
     ("?group=research&image=private-image",
-     "The image 'private-image' is not available in group Research Lab. "
-     "Available: base-notebook, pytorch, research-image, tf-gpu."),
+     ("The image 'private-image' is not available in group Research Lab. "
+     "Available: base-notebook, pytorch, research-image, tf-gpu.")),
     ("?group=class-101&image=building-image",
      "Image Building Image is not ready yet (it is still being built)."),
     ("?group=research&instancetype=cpu-1&image=tf-gpu",
