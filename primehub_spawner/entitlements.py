@@ -135,10 +135,10 @@ class UserEntitlements:
         """What the user's groups (`everyone` aside) grant together; once per snapshot."""
         cached = self._all_grants.get(prefix)
         if cached is None:
-            cached = Grants()
-            for group in self.groups:
-                cached |= self.grants(group, prefix)
-            self._all_grants[prefix] = cached
+            each = [self.grants(group, prefix) for group in self.groups]
+            cached = self._all_grants[prefix] = Grants(
+                *(frozenset().union(*(getattr(g, kind) for g in each))
+                  for kind in ("instance_types", "images", "datasets", "writable_datasets")))
         return cached
 
     # Per-snapshot caches: cached_property writes the instance's __dict__ directly, which a
@@ -322,11 +322,14 @@ def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
     with_volume = []  # other groups that have a shared volume, mounted here or not
     left_out = []
     for other in sorted(others, key=lambda g: (g.name, g.path)):
+        # Only a group's shared volume matters to a launch in another group: the attributes
+        # of a group without one are not read here (it is the costly part of a menu).
+        if not _true(other.attributes.get("enabled-shared-volume")):
+            continue
         try:
             other_settings = group_settings(other)
         except GroupMisconfigured as e:
-            if _true(other.attributes.get("enabled-shared-volume")):
-                left_out.append(f"{e} Its shared volume is not mounted until then.")
+            left_out.append(f"{e} Its shared volume is not mounted until then.")
             continue
         if other_settings.shared_volume:
             with_volume.append(other)
