@@ -305,8 +305,9 @@ def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
 
     # Compared whole, not by name: subgroups of different parents may share a name.
     others = [g for g in entitlements.groups if g != group]
-    # What another group grants, with what the launch group grants: the launch group's own
-    # grants are in both, so the union of all the user's groups (computed once) will do.
+    # A dataset reaches this launch through the launch group, `everyone`, or another of the
+    # user's groups. The launch group is one of the user's groups, so the union of them all
+    # (once per snapshot) stands for "the others" here: no groups x groups work per menu.
     reachable = launch.datasets | entitlements.all_grants(prefix).datasets
     datasets = []
     for name in sorted(reachable):
