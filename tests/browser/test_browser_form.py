@@ -93,7 +93,8 @@ def test_a_group_is_loading_then_shown_or_said_not_to_load(open_page):
     page = open_page()
     log_in(page, "alice")
     held = []
-    page.route(re.compile(re.escape(HUB) + r"/hub/spawn\?group=research$"), held.append)
+    research_page = re.compile(re.escape(HUB) + r"/hub/spawn\?group=research$")
+    page.route(research_page, held.append)
     group_select(page).select_option(label="Research Lab")
     status = page.locator("#ph-group-status")
     expect(status).to_have_text("Loading the options of group Research Lab\u2026")
@@ -105,7 +106,7 @@ def test_a_group_is_loading_then_shown_or_said_not_to_load(open_page):
     expect(page.get_by_role("radio", name="Legacy GPU")).to_be_enabled()
     assert sent_fields(page) == [["group", "class-101"], ["instance_type", "cpu-1"],
                                  ["image", "base-notebook"]]
-    page.unroute(re.compile(re.escape(HUB) + r"/hub/spawn\?group=research$"))
+    page.unroute(research_page)
     group_select(page).select_option(label="Research Lab")
     expect(page.get_by_role("radio", name="GPU small")).to_be_visible()
     expect(status).to_have_text("")
