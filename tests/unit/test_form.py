@@ -125,3 +125,25 @@ def test_a_misconfigured_other_group_is_a_note_of_each_launch():
     assert broken.group_notes == () and broken.resolved is None
     assert broken.problem.code == "misconfigured"
     assert broken.problem.reason.startswith("Group broken has an invalid quota-cpu attribute")
+
+
+def test_the_page_grows_with_the_chosen_group_not_with_the_others():
+    """Issue 9: the page carries the chosen group's lists; another group adds its name to
+    the switch (an option and a link), nothing of what it grants."""
+    from builders import image_cr, instance_type_cr, make_catalog
+
+    from primehub_spawner.spawner import _form_template
+    catalog = make_catalog(*[instance_type_cr(f"it-{i}") for i in range(100)],
+                           *[image_cr(f"img-{i}") for i in range(100)])
+
+    def page(others):
+        groups = [make_group("a-launch", ["it:it-0", "img:img-0"])] + [
+            make_group(f"other-{g}", [f"it:it-{i}" for i in range(g, 100, 7)]
+                       + [f"img:img-{i}" for i in range(g, 100, 7)]) for g in range(1, others + 1)]
+        view = make_form_view(make_user(groups), catalog)
+        return _form_template("").render(view=view, get_url="/hub/spawn")
+
+    one, thirty = page(1), page(30)
+    assert 'value="it-5"' not in thirty and 'value="img-5"' not in thirty
+    per_group = (len(thirty) - len(one)) / 29
+    assert per_group < 200, per_group
