@@ -94,7 +94,7 @@ def test_a_group_is_loading_then_shown_or_said_not_to_load(open_page):
     log_in(page, "alice")
     held = []
     research_page = re.compile(re.escape(HUB) + r"/hub/spawn\?group=research$")
-    page.route(research_page, held.append)
+    page.route(research_page, lambda route: held.append(route))
     group_select(page).select_option(label="Research Lab")
     status = page.locator("#ph-group-status")
     expect(status).to_have_text("Loading the options of group Research Lab\u2026")
