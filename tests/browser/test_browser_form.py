@@ -149,7 +149,7 @@ def test_an_image_still_being_built_is_shown_disabled(open_page):
     expect(building).to_have_accessible_description(re.compile(re.escape(sentence) + "$"))
     expect(page.get_by_text(sentence)).to_be_visible()
     # Clicking its card changes nothing.
-    page.get_by_text("Building Image").click(force=True)
+    page.get_by_text("Building Image", exact=True).click(force=True)
     expect(page.get_by_role("radio", name="Base Notebook")).to_be_checked()
 
 
