@@ -1,23 +1,31 @@
 """How long the Server Options page takes to compute and render, from cached data only.
 
-A user in 20 groups; a catalog of 60 instance types, 120 images and 200 datasets; each
-group grants a share of them. Prints the time per full form (view + template) and per
-start check (validate_user_options + make_pod_overrides). No network is involved: that is
-the point of the watch cache and the entitlements in auth_state.
+A user in 3 and in 20 groups; a catalog of 60 instance types, 120 images and 200 datasets;
+each group grants a share of them. Prints the page size, the time per full form (menu +
+template, as `PrimeHubSpawner.get_options_form` does it), the time of the model alone
+(`menu.build_menu`) and per start check (validate_user_options + make_pod_overrides), and
+the memory the grants cache keeps. The page shows one group, so its size and time follow
+what that group offers, not the number of groups. No network is involved: that is the
+point of the watch cache and the entitlements in auth_state. Each round reads the
+entitlements anew from their JSON, as the spawner does from auth_state.
 
     .venv/bin/python benchmarks/bench_form.py
 """
 from __future__ import annotations
 
+import json
 import statistics
 import time
+import tracemalloc
 
 from primehub_spawner.catalog import Catalog, parse_dataset, parse_image, parse_instance_type
 from primehub_spawner.entitlements import Group, UserEntitlements
 from primehub_spawner.form import make_form_view
+from primehub_spawner.menu import build_menu
 from primehub_spawner.options import validate_user_options
 from primehub_spawner.podspec import PodSettings, make_pod_overrides
-from primehub_spawner.spawner import _jinja
+from primehub_spawner.roles import grants_of
+from primehub_spawner.spawner import _form_template
 
 
 def cr(name, spec, annotations=None):
@@ -66,23 +74,42 @@ def main():
 
 def measure(groups):
     catalog, entitlements = build(groups=groups)
-    template = _jinja.get_template("form.html")
+    stored = json.dumps(entitlements.to_json())
+    template = _form_template("")
+
+    def read():
+        return UserEntitlements.from_json(json.loads(stored))
 
     def render():
-        view = make_form_view(entitlements, catalog, preselect={"group": "group-1"})
+        view = make_form_view(read(), catalog, preselect={"group": "group-1"})
         return template.render(view=view, get_url="/hub/spawn")
 
-    def start_check():
-        choice = validate_user_options({"group": "group-1"}, entitlements, catalog)
-        make_pod_overrides(choice, entitlements, PodSettings(pvc_name="claim-alice"))
+    def model():
+        build_menu(read(), catalog, {"group": "group-1"})
 
+    def start_check():
+        user = read()
+        choice = validate_user_options({"group": "group-1"}, user, catalog)
+        make_pod_overrides(choice, user, PodSettings(pvc_name="claim-alice"))
+
+    grants_of.cache_clear()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
     html = render()
-    median, worst = timed(render, 50)
+    kept = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename")
+               if s.traceback[0].filename.endswith("roles.py"))
+    tracemalloc.stop()
     print(f"user in {groups} groups; catalog of 60 instance types, 120 images, 200 datasets")
     print(f"  form HTML {len(html) / 1024:.0f} KiB")
-    print(f"  form render (view + template): median {median:.1f} ms, max {worst:.1f} ms over 50")
+    median, worst = timed(render, 50)
+    print(f"  form render (menu + template): median {median:.1f} ms, max {worst:.1f} ms over 50")
+    median, worst = timed(model, 200)
+    print(f"  menu model alone (build_menu): median {median:.2f} ms, max {worst:.2f} ms over 200")
     median, worst = timed(start_check, 200)
     print(f"  start check (validate + pod overrides): median {median:.2f} ms, max {worst:.2f} ms over 200")
+    entries = grants_of.cache_info().currsize
+    print(f"  grants cache: {entries} groups parsed once, {kept / 1024:.0f} KiB kept "
+          "(shared by every user of those groups)")
 
 
 if __name__ == "__main__":

@@ -7,13 +7,15 @@ built by `keycloak.py` from the Admin REST API); the spawner resolves it against
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .catalog import Catalog, Dataset, Image, InstanceType
 from .names import is_dns_label, is_env_name, is_reserved_dataset_env, shown
 from .quantities import parse_cpu, parse_size_attribute
-from .roles import Grants, parse_roles
+from .roles import Grants, grants_of
 
 # Group attributes whose every value counts (`NAME=value` each); of the others, the first.
 LIST_ATTRIBUTES = ("mlflow-tracking-envs", "mlflow-artifact-envs")
@@ -47,6 +49,7 @@ class Group:
 
     @property
     def display_name(self) -> str:
+        """The group's `displayName` attribute, else its name."""
         return self.attributes.get("displayName") or self.name
 
     @property
@@ -56,6 +59,7 @@ class Group:
         return self.path if self.path not in ("", f"/{self.name}") else self.name
 
     def to_json(self) -> dict:
+        """The group as plain JSON, as `auth_state` keeps it."""
         data = {"id": self.id, "name": self.name, "roles": list(self.roles),
                 "attributes": dict(self.attributes), "path": self.path}
         if self.list_attributes:
@@ -64,6 +68,7 @@ class Group:
 
     @classmethod
     def from_json(cls, data: Mapping) -> Group:
+        """The group from `to_json`'s output (older snapshots lack `path` and lists)."""
         lists = data.get("list_attributes") or {}
         return cls(id=data["id"], name=data["name"], roles=tuple(data.get("roles", ())),
                    attributes=dict(data.get("attributes", {})), path=data.get("path", ""),
@@ -81,6 +86,7 @@ class UserEntitlements:
     fetched_at: float = 0.0  # time.time() of the Keycloak read
 
     def to_json(self) -> dict:
+        """The snapshot as plain JSON, as `auth_state` keeps it."""
         return {
             "username": self.username, "user_id": self.user_id,
             "groups": [g.to_json() for g in self.groups],
@@ -91,6 +97,7 @@ class UserEntitlements:
 
     @classmethod
     def from_json(cls, data: Mapping) -> UserEntitlements:
+        """The snapshot from `to_json`'s output."""
         everyone = data.get("everyone")
         return cls(
             username=data["username"], user_id=data.get("user_id", ""),
@@ -121,9 +128,33 @@ class UserEntitlements:
     def group_key(self, group: Group) -> str:
         """How the form and user_options name `group`: by name, or by path when another of
         the user's groups has the same name."""
-        if group.path and sum(g.name == group.name for g in self.groups) > 1:
+        if group.path and self._name_counts[group.name] > 1:
             return group.path
         return group.name
+
+    def grants(self, group: Group | None, prefix: str = "") -> Grants:
+        """What `group`'s roles grant (nothing for None); parsed once per roles and prefix."""
+        return grants_of(group.roles, prefix) if group is not None else Grants()
+
+    def all_grants(self, prefix: str = "") -> Grants:
+        """What the user's groups (`everyone` aside) grant together; once per snapshot."""
+        cached = self._all_grants.get(prefix)
+        if cached is None:
+            each = [self.grants(group, prefix) for group in self.groups]
+            cached = self._all_grants[prefix] = Grants(
+                *(frozenset().union(*(getattr(g, kind) for g in each))
+                  for kind in ("instance_types", "images", "datasets", "writable_datasets")))
+        return cached
+
+    # Per-snapshot caches: cached_property writes the instance's __dict__ directly, which a
+    # frozen dataclass allows; they are not fields, so equality and to_json ignore them.
+    @cached_property
+    def _name_counts(self) -> Counter:
+        return Counter(g.name for g in self.groups)
+
+    @cached_property
+    def _all_grants(self) -> dict[str, Grants]:
+        return {}
 
 
 # ---- group attributes ---------------------------------------------------------------------
@@ -137,6 +168,7 @@ class Quota:
 
     @property
     def unlimited(self) -> bool:
+        """Whether the quota sets no limit at all."""
         return self.cpu is None and self.gpu is None and self.memory is None
 
 
@@ -260,14 +292,6 @@ class GroupMenu:
     left_out: tuple[str, ...] = ()
 
 
-def _grants(groups: Iterable[Group | None], prefix: str) -> Grants:
-    total = Grants()
-    for group in groups:
-        if group is not None:
-            total |= parse_roles(group.roles, prefix)
-    return total
-
-
 def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
                  prefix: str = "") -> GroupMenu:
     """What `group` offers this user: instance types, images, datasets, shared volumes.
@@ -278,7 +302,7 @@ def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
     volume out (said in `left_out`).
     """
     settings = group_settings(group)
-    launch = _grants((group, entitlements.everyone), prefix)
+    launch = entitlements.grants(group, prefix) | entitlements.grants(entitlements.everyone, prefix)
     instance_types = sorted(
         (catalog.instance_types[n] for n in launch.instance_types if n in catalog.instance_types),
         key=_by_size)
@@ -287,9 +311,12 @@ def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
 
     # Compared whole, not by name: subgroups of different parents may share a name.
     others = [g for g in entitlements.groups if g != group]
-    elsewhere = _grants(others, prefix)
+    # A dataset reaches this launch through the launch group, `everyone`, or another of the
+    # user's groups. The launch group is one of the user's groups, so the union of them all
+    # (once per snapshot) stands for "the others" here: no groups x groups work per menu.
+    reachable = launch.datasets | entitlements.all_grants(prefix).datasets
     datasets = []
-    for name in sorted(launch.datasets | elsewhere.datasets):
+    for name in sorted(reachable):
         dataset = catalog.datasets.get(name)
         if dataset is None:
             continue
@@ -302,11 +329,14 @@ def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
     with_volume = []  # other groups that have a shared volume, mounted here or not
     left_out = []
     for other in sorted(others, key=lambda g: (g.name, g.path)):
+        # Only a group's shared volume matters to a launch in another group: the attributes
+        # of a group without one are not read here (it is the costly part of a menu).
+        if not _true(other.attributes.get("enabled-shared-volume")):
+            continue
         try:
             other_settings = group_settings(other)
         except GroupMisconfigured as e:
-            if _true(other.attributes.get("enabled-shared-volume")):
-                left_out.append(f"{e} Its shared volume is not mounted until then.")
+            left_out.append(f"{e} Its shared volume is not mounted until then.")
             continue
         if other_settings.shared_volume:
             with_volume.append(other)

@@ -1,8 +1,8 @@
 """Why a user can, or cannot, launch each instance type, image and dataset, per group.
 
-Pure. The decisions are the Server Options menu's own: what a launch group offers comes
-from `resolve_menu`, what blocks an offered item from `image_problem` and `quota_problem`.
-This module adds where each item comes from (which group grants it through which role) and
+Pure. The decisions are the Server Options menu's own (`menu.build_menu`, the model the
+form and the start-time check read): what a launch group offers, what blocks an offered
+item and why. This module adds where each item comes from (which group grants it through which role) and
 the items the menu leaves out silently: not granted, granted but missing, malformed.
 `primehub-spawner explain` prints it with `render_text`; the hub's admin page
 /hub/primehub/explain shows it as a table (templates/explain.html).
@@ -14,18 +14,10 @@ from dataclasses import dataclass
 
 from .catalog import Catalog, Image, InstanceType
 from .check import Rejected
-from .entitlements import (
-    WRITABLE_TYPES,
-    Group,
-    GroupMenu,
-    GroupMisconfigured,
-    Quota,
-    UserEntitlements,
-    resolve_menu,
-)
+from .entitlements import WRITABLE_TYPES, Group, GroupMenu, Quota, UserEntitlements
 from .labels import escape_label
+from .menu import Menu, build_menu
 from .names import shown
-from .options import image_problem, quota_problem
 from .quantities import format_cpu, format_memory
 from .quota import Usage, group_usage
 from .roles import parse_roles
@@ -157,12 +149,12 @@ def _said(grants: Iterable[Grant]) -> str:
 
 def _explain_group(entitlements, group, catalog, broken, sources, usage, prefix):
     launch = (group, entitlements.everyone) if entitlements.everyone else (group,)
-    try:
-        menu = resolve_menu(entitlements, group, catalog, prefix)
-    except GroupMisconfigured as e:
-        menu, problem = None, str(e)
-    else:
-        problem = None
+    # The menu the user would see for this group: its blocked reasons are the ones a start
+    # would be refused with.
+    offered = build_menu(entitlements, catalog, {"group": entitlements.group_key(group)},
+                         prefix=prefix, usage=usage)
+    menu = offered.resolved
+    problem = offered.problem.reason if menu is None and offered.problem else None
     used = usage(group) if usage and menu else None
     by_kind = {}
     for kind, entries in (("InstanceType", catalog.instance_types), ("Image", catalog.images),
@@ -173,7 +165,7 @@ def _explain_group(entitlements, group, catalog, broken, sources, usage, prefix)
         for name in sorted(names):
             grants = _grants(kind, name, sources, launch)
             items.append(_fixed(kind, name, entries, broken, grants)
-                         or _decide(kind, entries[name], grants, group, menu, problem, used))
+                         or _decide(kind, entries[name], grants, group, offered, problem))
         by_kind[kind] = tuple(items)
     return GroupExplanation(
         group=group, problem=problem,
@@ -194,7 +186,7 @@ def _fixed(kind, name, entries, broken, grants) -> Item | None:
     return None
 
 
-def _decide(kind, entry, grants, group, menu: GroupMenu | None, problem, used) -> Item:
+def _decide(kind, entry, grants, group, offered: Menu, problem) -> Item:
     def item(state: str, reason: str) -> Item:
         return Item(kind, entry.name, entry.display_name, state, reason, grants)
 
@@ -209,37 +201,33 @@ def _decide(kind, entry, grants, group, menu: GroupMenu | None, problem, used) -
     if kind == "Dataset" and not grants:
         return item(NOT_GRANTED, f"No group of the user, nor everyone, has role "
                                  f"ds:{entry.name} or ds:rw:{entry.name}.")
-    if menu is None:
+    if offered.resolved is None:
         return item(BLOCKED, problem)
     if kind == "InstanceType":
-        return _instance_type(item, entry, counting, menu, used)
+        return _instance_type(item, entry, counting, offered)
     if kind == "Image":
-        return _image(item, entry, counting, menu)
-    return _dataset(item, entry, grants, menu)
+        return _image(item, entry, counting, offered)
+    return _dataset(item, entry, grants, offered.resolved)
 
 
-def _instance_type(item, it: InstanceType, counting, menu: GroupMenu, used) -> Item:
-    if used is not None:
-        over = quota_problem(menu, it, *used)
-        if over:
-            return item(BLOCKED, over)
+def _instance_type(item, it: InstanceType, counting, offered: Menu) -> Item:
+    row = next(r for r in offered.instance_types if r.instance_type.name == it.name)
+    if row.blocked:
+        return item(BLOCKED, row.blocked.reason)
     return item(AVAILABLE, f"Granted by {_said(counting)}.")
 
 
-def _image(item, image: Image, counting, menu: GroupMenu) -> Item:
-    name = menu.group.display_name
-    problems = {it.name: image_problem(image, it) for it in menu.instance_types}
-    fits = [n for n, p in problems.items() if p is None]
-    if fits:
-        where = f" It runs on {', '.join(fits)}." if len(fits) < len(problems) else ""
-        return item(AVAILABLE, f"Granted by {_said(counting)}.{where}")
-    if not problems:
-        return item(BLOCKED, f"Group {name} offers no instance type to run it on.")
-    reasons = set(problems.values())
-    if len(reasons) == 1:  # not ready (the same on every type), or GPU-only on the only one
-        return item(BLOCKED, reasons.pop())
-    return item(BLOCKED, f"Image {image.display_name} needs a GPU, and none of group {name}'s "
-                         "instance types has one.")
+def _image(item, image: Image, counting, offered: Menu) -> Item:
+    row = next(r for r in offered.images if r.image.name == image.name)
+    if not offered.instance_types:
+        return item(BLOCKED, f"Group {offered.group.display_name} offers no instance type to "
+                             "run it on.")
+    if row.blocked:
+        return item(BLOCKED, row.blocked.reason)
+    fits = [r.instance_type.name for r in offered.instance_types
+            if r.instance_type.name not in row.unfit]
+    where = f" It runs on {', '.join(fits)}." if row.unfit else ""
+    return item(AVAILABLE, f"Granted by {_said(counting)}.{where}")
 
 
 def _dataset(item, dataset, grants, menu: GroupMenu) -> Item:

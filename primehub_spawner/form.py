@@ -1,179 +1,70 @@
-"""The Server Options form as data: groups, their lists, what is preselected and why not.
+"""The Server Options form as data: the menu of one group, and what the page says besides.
 
 Pure. The spawner passes the cached entitlements and catalog, a usage function backed by
-the shared pod watch, and the preselection (a deep link or a refused choice); the template
+the shared pod watch, and the preselection (a deep link or a refused choice); the menu
+(`menu.py`) decides what is offered, blocked and chosen, and the template
 `templates/form.html` only displays the result.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .catalog import Catalog, Image, InstanceType
-from .entitlements import Group, GroupMenu, GroupMisconfigured, UserEntitlements, resolve_menu
-from .names import shown
-from .options import NO_GROUP, quota_problem
-from .quantities import format_cpu, format_memory
+from .catalog import Catalog
+from .entitlements import Group, UserEntitlements
+from .menu import Menu, build_menu
 from .quota import Usage
 
 
-@dataclass
-class InstanceTypeView:
-    it: InstanceType
-    problem: str | None  # over quota: shown disabled with this reason
-    selected: bool = False
-
-
-@dataclass
-class ImageView:
-    image: Image
-    selected: bool = False
-
-
-@dataclass
-class GroupView:
-    group: Group
-    # How the form names the group (`group` field, `?group=`): its name, or its path when
-    # the user has two groups of that name.
-    key: str = ""
-    problem: str | None = None
-    # What this launch leaves out and why (another group misconfigured, a bad attribute).
-    notes: list[str] = field(default_factory=list)
-    menu: GroupMenu | None = None
-    instance_types: list[InstanceTypeView] = field(default_factory=list)
-    images: list[ImageView] = field(default_factory=list)
-    quota_lines: list[str] = field(default_factory=list)
-    selected: bool = False
-
-
-@dataclass
+@dataclass(frozen=True)
 class FormView:
-    groups: list[GroupView]
+    # The chosen group's menu, the other groups by name (None: nothing to show).
+    menu: Menu | None = None
+    # Instead of a form: no launch group, or entitlements not known.
     problem: str | None = None
-    notices: list[str] = field(default_factory=list)
+    # What a deep link asked for and did not get, and why.
+    notices: tuple[str, ...] = ()
     autolaunch: str | None = None  # the "You are about to start ..." sentence
+    # The radio buttons checked: the menu's choice, or a refused choice kept as it was.
+    checked_instance_type: str | None = None
+    checked_image: str | None = None
     safe_mode: bool = False
-    env: list[tuple[str, str]] = field(default_factory=list)
-
-
-def describe_usage(used: Usage, quota, scope: str) -> str | None:
-    if quota.unlimited:
-        return None
-    parts = []
-    if quota.cpu is not None:
-        parts.append(f"{format_cpu(used.cpu)} of {format_cpu(quota.cpu)} CPU")
-    if quota.gpu is not None:
-        parts.append(f"{used.gpu} of {quota.gpu} GPU")
-    if quota.memory is not None:
-        parts.append(f"{format_memory(used.memory)} of {format_memory(quota.memory)} memory")
-    verb = "use" if scope == "You" else "uses"
-    return f"{scope} {verb} {', '.join(parts)}."
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def make_form_view(entitlements: UserEntitlements, catalog: Catalog, *, prefix: str = "",
                    usage: Callable[[Group], tuple[Usage, Usage]] | None = None,
-                   preselect: Mapping | None = None, autolaunch: bool = False,
+                   preselect: object = None, autolaunch: bool = False,
                    explain: bool = True) -> FormView:
     """The form's data, for any `preselect` (untrusted: a query or refused user_options).
-    With `explain` (a deep link, the no-JavaScript group switch among them), a preselected
-    item that is not available gets a notice. Without it (a refused start, whose error line
-    already says why), the preselection is silent where it does not apply."""
+
+    With `explain` (a deep link, the no-JavaScript group switch among them), what the
+    preselection names and the menu did not choose gets a notice. Without it (a refused
+    start, whose error line already says why), the preselection is silent. Either way an
+    image it names stays checked on an instance type it does not fit (the notice or the
+    error line says why), so that the person changes one of the two rather than pick the
+    image again; the page's script, where it runs, swaps in a fitting one.
+    """
     preselect = preselect if isinstance(preselect, Mapping) else {}
-    groups = entitlements.launch_groups()
-    if not groups:
-        return FormView(groups=[], problem=NO_GROUP)
-    views = [_group_view(entitlements, g, catalog, prefix, usage) for g in groups]
-    notices: list[str] = []
-    told = notices if explain else None
-
-    wanted_group = preselect.get("group")
-    found = entitlements.find_groups(wanted_group)
-    chosen = next((v for v in views if len(found) == 1 and v.group == found[0]), None)
-    if wanted_group and chosen is None and explain:
-        notices.append(f"Group {shown(wanted_group)} is not available to you; "
-                       f"showing {views[0].group.display_name} instead.")
-    chosen = chosen or views[0]
-    chosen.selected = True
-    for view in views:
-        is_chosen = view is chosen
-        _select_instance_type(view, preselect.get("instance_type") if is_chosen else None,
-                              told if is_chosen else None)
-        _select_image(view, preselect.get("image") if is_chosen else None,
-                      told if is_chosen else None)
-
-    env = preselect.get("env") or {}
-    form = FormView(groups=views, notices=notices, safe_mode=preselect.get("safe_mode") is True,
-                    env=[(str(k), str(v)) for k, v in env.items()] if isinstance(env, Mapping) else [])
-    if autolaunch:
-        it = next((i.it for i in chosen.instance_types if i.selected), None)
-        image = next((i.image for i in chosen.images if i.selected), None)
-        if it and image and not notices and not chosen.problem:
-            form.autolaunch = (f"You are about to start a server in group "
-                               f"{chosen.group.display_name} with instance type "
-                               f"{it.display_name} and image {image.display_name}.")
-        else:
-            notices.append("The link asked to start a server at once, but what it names is "
-                           "not available; choose below.")
-    return form
-
-
-def _group_view(entitlements, group, catalog, prefix, usage) -> GroupView:
-    key = entitlements.group_key(group)
-    try:
-        menu = resolve_menu(entitlements, group, catalog, prefix)
-    except GroupMisconfigured as e:
-        return GroupView(group=group, key=key, problem=str(e))
-    view = GroupView(group=group, key=key, menu=menu,
-                     notes=[*menu.left_out, *menu.settings.problems])
-    user_used, group_used = usage(group) if usage else (Usage(), Usage())
-    view.instance_types = [
-        InstanceTypeView(it, quota_problem(menu, it, user_used, group_used) if usage else None)
-        for it in menu.instance_types]
-    view.images = [ImageView(image) for image in menu.images]
-    view.quota_lines = [line for line in (
-        describe_usage(user_used, menu.settings.user_quota, "You"),
-        describe_usage(group_used, menu.settings.project_quota, "The group"),
-    ) if line]
-    if not menu.instance_types:
-        view.problem = f"Group {group.display_name} offers no instance type; ask an administrator."
-    elif not menu.images:
-        view.problem = f"Group {group.display_name} offers no image; ask an administrator."
-    return view
-
-
-def _select_instance_type(view: GroupView, wanted: str | None, notices: list | None) -> None:
-    usable = [i for i in view.instance_types if i.problem is None]
-    match = next((i for i in view.instance_types if i.it.name == wanted), None)
-    if wanted and notices is not None:
-        if match is None:
-            notices.append(f"Instance type {shown(wanted)} is not available in group "
-                           f"{view.group.display_name}.")
-        elif match.problem:
-            notices.append(f"Instance type {match.it.display_name} cannot start now: {match.problem}")
-    pick = match if match and match.problem is None else (usable[0] if usable else None)
-    if pick:
-        pick.selected = True
-
-
-def _select_image(view: GroupView, wanted: str | None, notices: list | None) -> None:
-    it = next((i.it for i in view.instance_types if i.selected), None)
-
-    def fits(image: Image) -> bool:
-        return image.ready and (it is None or image.fits(it))
-
-    match = next((i for i in view.images if i.image.name == wanted), None)
-    if wanted and notices is not None:
-        if match is None:
-            notices.append(f"Image {shown(wanted)} is not available in group "
-                           f"{view.group.display_name}.")
-        elif not match.image.ready:
-            notices.append(f"Image {match.image.display_name} is not ready yet (it is still being built).")
-        elif not fits(match.image):
-            notices.append(f"Image {match.image.display_name} needs a GPU instance type.")
-    # A named image that is ready stays chosen even on an instance type it does not fit: the
-    # notice (or the refusal) says why, and the person changes one of the two. (The page's
-    # script swaps in a fitting image until a GPU instance type is chosen.)
-    keep = match if match and match.image.ready else None
-    pick = keep or next((i for i in view.images if fits(i.image)), None)
-    if pick:
-        pick.selected = True
+    menu = build_menu(entitlements, catalog, preselect, prefix=prefix, usage=usage)
+    if not menu.groups:
+        return FormView(problem=menu.problem.reason)
+    notices = [note.reason for note in menu.notes] if explain else []
+    named = preselect.get("image")
+    kept = next((r.image.name for r in menu.images if r.image.name == named and not r.blocked),
+                None)
+    sentence = None
+    if autolaunch and menu.refusal is None:
+        sentence = (f"You are about to start a server in group {menu.group.display_name} with "
+                    f"instance type {menu.instance_type.display_name} and image "
+                    f"{menu.image.display_name}.")
+    elif autolaunch:
+        notices.append("The link asked to start a server at once, but what it names is not "
+                       "available; choose below.")
+    env = preselect.get("env")
+    return FormView(
+        menu=menu, notices=tuple(notices), autolaunch=sentence,
+        checked_instance_type=menu.instance_type.name if menu.instance_type else None,
+        checked_image=kept or (menu.image.name if menu.image else None),
+        safe_mode=preselect.get("safe_mode") is True,
+        env=tuple((str(k), str(v)) for k, v in env.items()) if isinstance(env, Mapping) else ())

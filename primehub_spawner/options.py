@@ -1,7 +1,8 @@
 """`user_options`: the contract of DESIGN §4, checked against current entitlements.
 
-Pure. `options_from_form` only translates form fields; `validate_user_options` decides,
-raising `OptionsRefused` (an HTTP status and a sentence) for anything it will not start.
+Pure. `options_from_form` only translates form fields; `validate_user_options` checks the
+shape, then refuses (`OptionsRefused`: an HTTP status and a sentence) whatever the menu of
+`menu.py` did not choose, so that a start launches what the form preselects.
 """
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .catalog import Catalog, Image, InstanceType
-from .entitlements import Group, GroupMenu, GroupMisconfigured, UserEntitlements, resolve_menu
+from .entitlements import Group, GroupMenu, UserEntitlements
+from .menu import NO_GROUP, build_menu, quota_problem
 from .names import MAX_ECHO, MAX_ENV_NAME, is_env_name, is_reserved_env, shown
-from .quota import Usage, over_quota, usage_of
+from .quota import Usage
+
+# NO_GROUP and quota_problem are the menu's, named here too where callers have known them.
+__all__ = ["KEYS", "NO_GROUP", "Choice", "OptionsRefused", "options_from_form",
+           "quota_problem", "reserved_env", "validate_user_options"]
 
 KEYS = ("group", "instance_type", "image", "safe_mode", "env")
 MAX_ENV = 64
@@ -20,9 +26,6 @@ MAX_ENV_VALUE = 16 * 1024
 MAX_NAME = 253
 # Unknown keys named in a refusal; the rest are counted.
 MAX_UNKNOWN_SHOWN = 5
-
-NO_GROUP = ("You are not in any group that can launch a server. "
-            "Ask an administrator to add you to a group.")
 
 
 class OptionsRefused(Exception):
@@ -75,52 +78,6 @@ def options_from_form(formdata: Mapping[str, list[str]]) -> dict:
     return options
 
 
-def group_menu(entitlements: UserEntitlements, group_name: str | None, catalog: Catalog,
-               prefix: str = "") -> GroupMenu:
-    """The menu of the named launch group (default: the first), or OptionsRefused."""
-    groups = entitlements.launch_groups()
-    if not groups:
-        raise OptionsRefused(403, NO_GROUP)
-    if group_name is None:
-        group = groups[0]
-    else:
-        found = entitlements.find_groups(group_name)
-        if len(found) > 1:
-            paths = ", ".join(g.path for g in found)
-            raise OptionsRefused(400, f"You are in several groups named {shown(group_name)} "
-                                      f"({paths}); name the group by its path.")
-        group = found[0] if found else None
-        if group is None and entitlements.everyone and group_name == entitlements.everyone.name:
-            raise OptionsRefused(403, f"Group {shown(group_name)} holds what every group "
-                                      "grants; it cannot be a launch group. Choose one of "
-                                      "your groups.")
-        if group is None:
-            raise OptionsRefused(403, f"You are not a member of group {shown(group_name)}, so "
-                                      "you cannot launch a server in it.")
-    try:
-        return resolve_menu(entitlements, group, catalog, prefix)
-    except GroupMisconfigured as e:
-        raise OptionsRefused(403, str(e)) from None
-
-
-def image_problem(image: Image, instance_type: InstanceType) -> str | None:
-    """Why `image` cannot run on `instance_type`, or None."""
-    if not image.ready:
-        return f"Image {image.display_name} is not ready yet (it is still being built)."
-    if not image.fits(instance_type):
-        return (f"Image {image.display_name} needs a GPU, and instance type "
-                f"{instance_type.display_name} has none.")
-    return None
-
-
-def quota_problem(menu: GroupMenu, instance_type: InstanceType,
-                  user_used: Usage, group_used: Usage) -> str | None:
-    wanted = usage_of(instance_type)
-    name = menu.group.display_name
-    return (over_quota(menu.settings.user_quota, user_used, wanted, f"your share of group {name}")
-            or over_quota(menu.settings.project_quota, group_used, wanted, f"group {name}"))
-
-
 def validate_user_options(user_options: object, entitlements: UserEntitlements,
                           catalog: Catalog, *, prefix: str = "",
                           usage: Callable[[Group], tuple[Usage, Usage]] | None = None) -> Choice:
@@ -151,42 +108,13 @@ def validate_user_options(user_options: object, entitlements: UserEntitlements,
     if not isinstance(safe_mode, bool):
         raise OptionsRefused(400, "Server option 'safe_mode' must be true or false.")
 
-    menu = group_menu(entitlements, user_options.get("group"), catalog, prefix)
-    group_name = menu.group.display_name
-    instance_type = _pick(menu.instance_types, user_options.get("instance_type"),
-                          what="instance type", group=group_name)
-    images = [i for i in menu.images if image_problem(i, instance_type) is None]
-    requested_image = user_options.get("image")
-    if requested_image is None:
-        if not images:
-            raise OptionsRefused(403, f"Group {group_name} offers no image that runs on "
-                                      f"instance type {instance_type.display_name}.")
-        image = images[0]
-    else:
-        image = _pick(menu.images, requested_image, what="image", group=group_name)
-        problem = image_problem(image, instance_type)
-        if problem:
-            raise OptionsRefused(400, problem)
-    if usage is not None:
-        problem = quota_problem(menu, instance_type, *usage(menu.group))
-        if problem:
-            raise OptionsRefused(403, problem)
-    env = _check_env(user_options.get("env", {}), menu)
-    return Choice(menu=menu, instance_type=instance_type, image=image,
+    menu = build_menu(entitlements, catalog, user_options, prefix=prefix, usage=usage)
+    refused = menu.refusal
+    if refused:
+        raise OptionsRefused(refused.status, refused.reason)
+    env = _check_env(user_options.get("env", {}), menu.resolved)
+    return Choice(menu=menu.resolved, instance_type=menu.instance_type, image=menu.image,
                   safe_mode=safe_mode, env=env)
-
-
-def _pick(items, name: str | None, *, what: str, group: str):
-    if name is None:
-        if not items:
-            raise OptionsRefused(403, f"Group {group} offers no {what}; ask an administrator.")
-        return items[0]
-    for item in items:
-        if item.name == name:
-            return item
-    offered = ", ".join(i.name for i in items) or "none"
-    raise OptionsRefused(403, f"The {what} {shown(name)} is not available in group {group}. "
-                              f"Available: {offered}.")
 
 
 def reserved_env(menu: GroupMenu) -> set[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ import jinja2
 from kubernetes_asyncio.client import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.clients import shared_client
+from markupsafe import Markup
 from tornado import web
 from traitlets import Bool, Float, Unicode, default, validate
 
@@ -53,9 +55,20 @@ from .quota import Usage, group_usage, usage_of
 from .reservations import Reservations
 
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
 _jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                             undefined=jinja2.StrictUndefined)
 _jinja.filters["memory"] = format_memory
+# The form is injected into JupyterHub's spawn page, where no route of ours serves files:
+# its style and script are inlined, read once here. They are our own files, so Markup.
+_jinja.globals["form_css"] = Markup((STATIC / "form.css").read_text(encoding="utf-8"))
+_jinja.globals["form_js"] = Markup((STATIC / "form.js").read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=8)
+def _form_template(source: str) -> jinja2.Template:
+    """The form template: the built-in one for "", else `source` compiled (once)."""
+    return _jinja.from_string(source) if source else _jinja.get_template("form.html")
 
 
 # KubeSpawner settings whose strings it formats with the user's properties (get_pod_manifest).
@@ -205,6 +218,32 @@ class PrimeHubSpawner(KubeSpawner):
         home volume in safe mode). Users can never set `CHOWN_HOME` or `CHOWN_EXTRA`
         themselves.""")
 
+    options_form_template = Unicode(
+        "", config=True,
+        help="""The Server Options form as a Jinja template string, as KubeSpawner's
+        `profile_form_template`; empty: the built-in `primehub_spawner/templates/form.html`.
+
+        Rendered with autoescape and these variables: `view` (`form.FormView`: `problem`
+        instead of a form, `notices`, `autolaunch`, `checked_instance_type`,
+        `checked_image`, `safe_mode`, `env`, and `menu`, a `menu.Menu`: `groups` (each
+        `key`, `display_name`), `key` and `group` (the chosen group), `instance_types` (each
+        `instance_type`, `blocked` with `code` and `reason`, `default_image`), `images`
+        (each `image`, `blocked`, `unfit`, `unfit_reason`), `datasets` (each `dataset`,
+        `writable`), `quota_lines`, `group_notes`, `problem`); `get_url` (this page's path,
+        for the `?group=` links and the script's fetch); `form_css` and `form_js` (the
+        built-in style and script, to inline); the filter `memory` (bytes as `8Gi`).
+        `{% include "form.html" %}` renders the built-in form. The page's script swaps in
+        the `section.ph-group` of the page fetched for another group.""")
+
+    @validate("options_form_template")
+    def _check_options_form_template(self, proposal):
+        try:
+            _form_template(proposal.value)
+        except jinja2.TemplateSyntaxError as e:
+            raise ValueError(f"PrimeHubSpawner.options_form_template is not a Jinja template: "
+                             f"{e.message} (line {e.lineno}).") from None
+        return proposal.value
+
     @default("slug_scheme")
     def _default_slug_scheme(self):
         """`escape`: PrimeHub's names (`claim-<escaped user>`)"""
@@ -349,12 +388,11 @@ class PrimeHubSpawner(KubeSpawner):
 
     async def get_options_form(self):
         catalog = await self._catalog()
-        template = _jinja.get_template("form.html")
+        template = _form_template(self.options_form_template)
         try:
             entitlements = self._current_entitlements(max_age=None)
         except web.HTTPError as e:
-            return template.render(view=FormView(groups=[], problem=e.jupyterhub_message),
-                                   get_url="")
+            return template.render(view=FormView(problem=e.jupyterhub_message), get_url="")
         if self.enforce_quota and self.pod_reflector is None:
             await self._start_watching_pods()
         preselect, autolaunch, explain = self._preselection()

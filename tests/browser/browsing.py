@@ -141,16 +141,17 @@ def delete_object(obj: dict) -> None:
             raise
 
 
-def menu_shows(username: str, *texts: str, timeout: float = 30) -> None:
-    """Wait until a fresh login of `username` finds every one of `texts` in /hub/spawn's
-    HTML: the realm's group cache (5 s in the dev stack) and the custom-resource watch have
-    caught up with a change."""
+def menu_shows(username: str, *texts: str, timeout: float = 30, path: str = "/hub/spawn") -> None:
+    """Wait until a fresh login of `username` finds every one of `texts` in the HTML of
+    `path` (/hub/spawn, which shows the first group; `?group=` for another): the realm's
+    group cache (5 s in the dev stack) and the custom-resource watch have caught up with a
+    change."""
     async def poll():
         deadline = time.monotonic() + timeout
         while True:
             client = await hub_client.login(username)
             try:
-                html = (await hub_client.get(client, "/hub/spawn")).text
+                html = (await hub_client.get(client, path)).text
             finally:
                 await client.aclose()
             missing = [text for text in texts if text not in html]

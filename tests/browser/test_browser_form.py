@@ -25,6 +25,7 @@ from .browsing import (
     run,
     server_url,
     start_server,
+    until,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("stack")]
@@ -53,7 +54,9 @@ def test_changing_the_group_swaps_the_lists_without_a_reload(open_page):
     group_select(page).select_option(label="Research Lab")
     research = page.get_by_role("region", name="Options of group Research Lab")
     expect(research).to_be_visible()
-    expect(page.get_by_role("region", name="Options of group Class 101")).to_be_hidden()
+    # Swapped in from the page fetched for the group: one group's lists at a time.
+    expect(page.get_by_role("region", name="Options of group Class 101")).to_have_count(0)
+    expect(page.locator("section.ph-group")).to_have_count(1)
     for instance_type in ("CPU 1", "CPU 2", "GPU small"):
         expect(research.get_by_role("radio", name=instance_type, exact=True)).to_be_visible()
     for image in ("Base Notebook", "PyTorch", "Research Image", "TensorFlow GPU"):
@@ -84,6 +87,31 @@ def test_changing_the_group_swaps_the_lists_without_a_reload(open_page):
     expect(page).to_have_url(hub_url("/hub/spawn"))
 
 
+def test_a_group_is_loading_then_shown_or_said_not_to_load(open_page):
+    """While the group's page is fetched the select says so; when the fetch fails the
+    group shown before stays, with a sentence, and the next try works."""
+    page = open_page()
+    log_in(page, "alice")
+    held = []
+    research_page = re.compile(re.escape(HUB) + r"/hub/spawn\?group=research$")
+    page.route(research_page, lambda route: held.append(route))
+    group_select(page).select_option(label="Research Lab")
+    status = page.locator("#ph-group-status")
+    expect(status).to_have_text("Loading the options of group Research Lab\u2026")
+    until(page, lambda: held, 20, "the fetch of Research Lab's options")
+    held.pop().fulfill(status=503, body="down")
+    expect(status).to_have_text("The options of group Research Lab could not be loaded "
+                                "(HTTP 503); try again.")
+    expect(group_select(page)).to_have_value("class-101")
+    expect(page.get_by_role("radio", name="Legacy GPU")).to_be_enabled()
+    assert sent_fields(page) == [["group", "class-101"], ["instance_type", "cpu-1"],
+                                 ["image", "base-notebook"]]
+    page.unroute(research_page)
+    group_select(page).select_option(label="Research Lab")
+    expect(page.get_by_role("radio", name="GPU small")).to_be_visible()
+    expect(status).to_have_text("")
+
+
 def test_a_gpu_only_image_is_disabled_on_a_cpu_instance_type_with_the_reason(open_page):
     page = open_page()
     log_in(page, "alice")
@@ -92,8 +120,9 @@ def test_a_gpu_only_image_is_disabled_on_a_cpu_instance_type_with_the_reason(ope
     # CPU 1 is preselected: no GPU.
     expect(page.get_by_role("radio", name="CPU 1", exact=True)).to_be_checked()
     expect(tf_gpu).to_be_disabled()
-    expect(tf_gpu).to_have_accessible_description(re.compile("Needs a GPU instance type\\.$"))
-    reason = page.get_by_text("Needs a GPU instance type.", exact=True)
+    sentence = "Image TensorFlow GPU needs a GPU instance type."
+    expect(tf_gpu).to_have_accessible_description(re.compile(re.escape(sentence) + "$"))
+    reason = page.get_by_text(sentence, exact=True)
     expect(reason).to_be_visible()
     page.get_by_role("radio", name="GPU small").check()
     expect(tf_gpu).to_be_enabled()
@@ -116,11 +145,11 @@ def test_an_image_still_being_built_is_shown_disabled(open_page):
     expect(building).to_be_visible()
     expect(building).to_be_disabled()
     expect(building).not_to_be_checked()
-    expect(building).to_have_accessible_description(
-        re.compile("Not ready yet: the image is still being built\\.$"))
-    expect(page.get_by_text("Not ready yet: the image is still being built.")).to_be_visible()
+    sentence = "Image Building Image is not ready yet (it is still being built)."
+    expect(building).to_have_accessible_description(re.compile(re.escape(sentence) + "$"))
+    expect(page.get_by_text(sentence)).to_be_visible()
     # Clicking its card changes nothing.
-    page.get_by_text("Building Image").click(force=True)
+    page.get_by_text("Building Image", exact=True).click(force=True)
     expect(page.get_by_role("radio", name="Base Notebook")).to_be_checked()
 
 
@@ -132,7 +161,8 @@ def test_an_instance_type_over_the_groups_quota_is_disabled_with_the_reason(open
         servers.add("phadmin")
         run(start_server("phadmin", {"group": "research", "instance_type": "gpu-small",
                                      "image": "tf-gpu"}))
-        menu_shows("alice", "1 of 1 GPU")  # the group cache and the pod watch have caught up
+        # The group cache and the pod watch have caught up.
+        menu_shows("alice", "1 of 1 GPU", path="/hub/spawn?group=research")
         page = open_page()
         log_in(page, "alice")
         group_select(page).select_option(label="Research Lab")

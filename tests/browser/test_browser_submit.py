@@ -159,12 +159,13 @@ def test_without_javascript_the_form_still_works(open_page, servers):
     # refuses with its sentence, and the page keeps the choice.
     tf_gpu = page.get_by_role("radio", name="TensorFlow GPU")
     expect(tf_gpu).to_be_enabled()
-    expect(page.get_by_text("Needs a GPU instance type.", exact=True)).to_be_visible()
+    expect(page.get_by_text("Image TensorFlow GPU needs a GPU instance type.",
+                            exact=True)).to_be_visible()
     page.get_by_role("radio", name="CPU 2").check()
     tf_gpu.check()
     page.get_by_role("button", name="Start", exact=True).click()
     expect(page.locator(".spawn-error-msg")).to_have_text(
-        "Error: Image TensorFlow GPU needs a GPU, and instance type CPU 2 has none.")
+        "Error: Image TensorFlow GPU needs a GPU instance type.")
     expect(page.locator(".ph-notice")).to_have_count(0)  # the error line says it all
     expect(group_select(page)).to_have_value("research")
     expect(page.get_by_role("radio", name="CPU 2")).to_be_checked()
@@ -200,15 +201,17 @@ def test_a_deep_link_preselects_after_the_login_and_says_what_is_not_available(o
 
     page.goto(f"{HUB}/hub/spawn?group=research&instancetype=legacy-gpu&image=private-image")
     notices = page.get_by_role("status")
-    expect(notices).to_have_text([
-        "Instance type 'legacy-gpu' is not available in group Research Lab.",
-        "Image 'private-image' is not available in group Research Lab.",
+    expect(notices).to_have_text([  # what a start of the same choice would be refused with
+        ("The instance type 'legacy-gpu' is not available in group Research Lab. "
+        "Available: cpu-1, cpu-2, gpu-small."),
+        ("The image 'private-image' is not available in group Research Lab. "
+        "Available: base-notebook, pytorch, research-image, tf-gpu."),
     ])
     expect(group_select(page)).to_have_value("research")
     expect(page.get_by_role("radio", name="CPU 1", exact=True)).to_be_checked()
     page.goto(f"{HUB}/hub/spawn?group=empty-group")
     expect(page.get_by_role("status")).to_have_text(
-        "Group 'empty-group' is not available to you; showing Class 101 instead.")
+        "You are not a member of group 'empty-group', so you cannot launch a server in it.")
     page.goto(f"{HUB}/hub/spawn?group=class-101&image=building-image")
     expect(page.get_by_role("status")).to_have_text(
         "Image Building Image is not ready yet (it is still being built).")

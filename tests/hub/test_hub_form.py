@@ -2,6 +2,7 @@
 
 The hub is real; the catalog, the realm and the pod watch are the doubles of doubles.py.
 Reading is done without JavaScript: what the HTML says is selected, disabled and shown.
+The page carries the chosen group's lists only; `?group=` shows another group's.
 """
 import logging
 
@@ -26,8 +27,22 @@ async def test_groups_are_the_users_launch_groups_by_display_name(login_as, read
     assert page.problem == ""
 
 
+@pytest.mark.parametrize("query, shown, absent", [
+    pytest.param("", "class-101", ["gpu-small", "tf-gpu", "pytorch"], id="default-group"),
+    pytest.param("?group=research", "research", ["legacy-gpu", "private-image", "class-only"],
+                 id="asked-group"),
+])
+async def test_the_page_carries_one_group_s_lists(login_as, read_page, query, shown, absent):
+    page = await spawn_page(await login_as("alice"), read_page, query)
+    assert [s["data-group"] for s in page.form.select("section.ph-group")] == [shown]
+    assert page.selected_group == shown
+    for name in absent:  # granted by the other group only: not on this page at all
+        assert f'value="{name}"' not in page.html
+
+
 async def test_instance_types_show_name_cpu_memory_gpu(login_as, read_page):
-    research = (await spawn_page(await login_as("alice"), read_page)).section("research")
+    research = (await spawn_page(await login_as("alice"), read_page,
+                                 "?group=research")).section("research")
     assert [(r["name"], r["title"], r["meta"]) for r in research.instance_types] == [
         ("cpu-1", "CPU 1", ["CPU 1 · Memory 1Gi", "1 CPU, 1 GB memory"]),
         ("cpu-2", "CPU 2", ["CPU 2 · Memory 4Gi",
@@ -39,8 +54,8 @@ async def test_instance_types_show_name_cpu_memory_gpu(login_as, read_page):
 
 
 async def test_images_carry_type_badges_and_a_not_ready_image_is_disabled(login_as, read_page):
-    page = await spawn_page(await login_as("alice"), read_page)
-    research = page.section("research")
+    browser = await login_as("alice")
+    research = (await spawn_page(browser, read_page, "?group=research")).section("research")
     assert [(r["name"], r["title"], r["badges"]) for r in research.images] == [
         ("base-notebook", "Base Notebook", ["CPU", "System image"]),
         ("pytorch", "PyTorch", ["Universal", "System image"]),
@@ -48,9 +63,26 @@ async def test_images_carry_type_badges_and_a_not_ready_image_is_disabled(login_
         ("tf-gpu", "TensorFlow GPU", ["GPU", "System image"]),
     ]
     assert research.checked("image") == "base-notebook"
+    page = await spawn_page(browser, read_page)
     building = page.section("class-101").row("image", "building-image")
     assert building["disabled"] and not building["checked"]
-    assert building["why"] == "Not ready yet: the image is still being built."
+    assert building["why"] == "Image Building Image is not ready yet (it is still being built)."
+
+
+async def test_what_an_image_runs_on_is_in_the_page(login_as, read_page):
+    """The script holds no rule: the page says which instance types an image does not run
+    on, why, and which image each instance type takes instead."""
+    page = await spawn_page(await login_as("alice"), read_page, "?group=research")
+    form = page.form
+    tf_gpu = form.select_one('input[name="image"][value="tf-gpu"]')
+    assert tf_gpu["data-unfit"] == "cpu-1 cpu-2" and not tf_gpu.has_attr("disabled")
+    assert page.section("research").row("image", "tf-gpu")["why"] == (
+        "Image TensorFlow GPU needs a GPU instance type.")
+    assert form.select_one('input[name="image"][value="pytorch"]')["data-unfit"] == ""
+    defaults = {r["value"]: r["data-default-image"]
+                for r in form.select('input[name="instance_type"]')}
+    assert defaults == {"cpu-1": "base-notebook", "cpu-2": "base-notebook",
+                        "gpu-small": "base-notebook"}
 
 
 @pytest.mark.parametrize("group, datasets", [
@@ -63,16 +95,18 @@ async def test_images_carry_type_badges_and_a_not_ready_image_is_disabled(login_
         id="class-101-rw-only-through-launch-group"),
 ])
 async def test_datasets_are_marked_read_only_or_read_write(login_as, read_page, group, datasets):
-    page = await spawn_page(await login_as("alice"), read_page)
+    page = await spawn_page(await login_as("alice"), read_page, f"?group={group}")
     assert page.section(group).datasets == datasets
 
 
 async def test_quota_lines(login_as, read_page):
-    page = await spawn_page(await login_as("alice"), read_page)
+    browser = await login_as("alice")
+    page = await spawn_page(browser, read_page, "?group=research")
     assert page.section("research").quota == [
         "You use 0 of 4 CPU, 0 of 1 GPU, 0 of 8Gi memory.",
         "The group uses 0 of 16 CPU, 0 of 2 GPU, 0 of 32Gi memory.",
     ]
+    page = await spawn_page(browser, read_page)
     assert page.section("class-101").quota == ["You use 0 of 2 CPU, 0 of 4Gi memory."]
 
 
@@ -82,7 +116,8 @@ async def test_instance_type_over_quota_is_disabled_with_the_reason(login_as, re
             running_pod("jupyter-bob", "bob", "research", {"cpu": "12", "memory": "4Gi"})]
     for pod in pods:
         edge.api.pods[f"hub/{pod['metadata']['name']}"] = pod
-    research = (await spawn_page(await login_as("alice"), read_page)).section("research")
+    research = (await spawn_page(await login_as("alice"), read_page,
+                                 "?group=research")).section("research")
     assert research.quota == [
         "You use 3 of 4 CPU, 0 of 1 GPU, 2Gi of 8Gi memory.",
         "The group uses 15 of 16 CPU, 0 of 2 GPU, 6Gi of 32Gi memory.",
@@ -143,12 +178,15 @@ async def test_deep_link_preselects_and_starts_nothing(login_as, read_page, edge
     assert not hub.users["alice"].spawner.active
 
 
+# The same sentences as a start refused for the same names (one model decides both).
 @pytest.mark.parametrize("query, notice", [
-    ("?group=nope", "Group 'nope' is not available to you; showing Class 101 instead."),
+    ("?group=nope", "You are not a member of group 'nope', so you cannot launch a server in it."),
     ("?group=research&instancetype=nope",
-     "Instance type 'nope' is not available in group Research Lab."),
+     ("The instance type 'nope' is not available in group Research Lab. "
+     "Available: cpu-1, cpu-2, gpu-small.")),
     ("?group=research&image=private-image",
-     "Image 'private-image' is not available in group Research Lab."),
+     ("The image 'private-image' is not available in group Research Lab. "
+     "Available: base-notebook, pytorch, research-image, tf-gpu.")),
     ("?group=class-101&image=building-image",
      "Image Building Image is not ready yet (it is still being built)."),
     ("?group=research&instancetype=cpu-1&image=tf-gpu",
@@ -195,3 +233,37 @@ async def test_a_deep_link_is_logged_as_one_info_line(login_as, read_page, caplo
                or "Deep link" in r.getMessage()]
     assert [(r.levelname, r.getMessage(), r.exc_info) for r in records] == [
         ("INFO", "Deep link to /hub/spawn: preselecting the form", None)]
+
+
+async def test_the_form_template_can_be_replaced(login_as, read_page, hub):
+    """`options_form_template`: the operator's Jinja string, with the same variables (and
+    the built-in form at hand through include)."""
+    browser = await login_as("alice")
+    spawner = hub.users["alice"].spawner
+    spawner.options_form_template = (
+        '<p id="mine">{{ view.menu.group.display_name }}: '
+        '{{ view.menu.instance_types | length }} sizes</p>{% include "form.html" %}')
+    try:
+        page = await spawn_page(browser, read_page, "?group=research")
+    finally:
+        spawner.options_form_template = ""
+    assert page.form.find_previous("p", id="mine").get_text() == "Research Lab: 3 sizes"
+    assert page.section("research").checked("instance_type") == "cpu-1"
+
+
+def test_a_template_that_does_not_compile_stops_the_hub():
+    import kubespawner.spawner
+
+    from primehub_spawner.spawner import PrimeHubSpawner
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kubespawner.spawner, "load_config", lambda **kwargs: None)
+        mp.setattr(kubespawner.spawner, "shared_client", lambda *args, **kwargs: None)
+        with pytest.raises(ValueError, match="options_form_template is not a Jinja template"):
+            PrimeHubSpawner(_mock=True, options_form_template="{% if %}")
+
+
+async def test_the_style_and_script_are_inlined(login_as, read_page):
+    page = await spawn_page(await login_as("alice"), read_page)
+    assert ".primehub-options .ph-card" in page.form.style.get_text()
+    script = page.form.find_all("script")[-1].get_text()
+    assert "DOMParser" in script and "data-unfit" not in page.form.style.get_text()

@@ -56,12 +56,14 @@ BAD = {**SHARED, "quota-memory": "9" * 400, "displayName": "Broken"}
 
 async def test_another_group_s_bad_attribute_is_a_note_on_the_form(edge, login_as, read_page):
     put_group(edge, "broken", ["it:cpu-1", "img:base-notebook"], **BAD)
-    page = read_page((await (await login_as("alice")).get("/hub/spawn")).text)
+    browser = await login_as("alice")
+    page = read_page((await browser.get("/hub/spawn?group=research")).text)
     research = page.section("research")
     notes = [n.get_text(" ", strip=True) for n in research.node.select(".ph-group-note")]
     assert len(notes) == 1 and notes[0].startswith("Group Broken has an invalid quota-memory")
     assert notes[0].endswith("Its shared volume is not mounted until then.")
     assert len(notes[0]) < 300
+    page = read_page((await browser.get("/hub/spawn?group=broken")).text)
     assert page.section("broken").problem.startswith("Group Broken has an invalid quota-memory")
 
 

@@ -153,7 +153,7 @@ async def test_refused_form_post_of_a_gpu_image_on_a_cpu_type(hub, edge, login_a
         "group": "research", "instance_type": "cpu-2", "image": "tf-gpu"})
     assert r.status_code == 400
     page = read_page(r.text)
-    assert page.error == "Image TensorFlow GPU needs a GPU, and instance type CPU 2 has none."
+    assert page.error == "Image TensorFlow GPU needs a GPU instance type."
     assert page.section("research").checked("instance_type") == "cpu-2"
     assert edge.api.created == []
 
@@ -236,7 +236,7 @@ REFUSALS = [
                  "Available: base-notebook, pytorch, research-image, tf-gpu.",
                  id="ungranted-image"),
     pytest.param("alice", {"group": "research", "instance_type": "cpu-1", "image": "tf-gpu"},
-                 400, "Image TensorFlow GPU needs a GPU, and instance type CPU 1 has none.",
+                 400, "Image TensorFlow GPU needs a GPU instance type.",
                  id="gpu-image-on-cpu-type"),
     pytest.param("bob", {"group": "class-101", "image": "building-image"}, 400,
                  "Image Building Image is not ready yet (it is still being built).",

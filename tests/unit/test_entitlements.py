@@ -23,6 +23,7 @@ from primehub_spawner.entitlements import (
     project_dir,
     resolve_menu,
 )
+from primehub_spawner.roles import Grants, grants_of
 
 
 def summary(menu):
@@ -470,3 +471,30 @@ def test_groups_are_found_by_name_or_path(key, found):
                       make_group("solo", id="3", path="/solo")])
     assert [g.path for g in user.find_groups(key)] == found
     assert [user.group_key(g) for g in user.groups] == ["/a/team", "/b/team", "solo"]
+
+
+# ---- issue 9: each group's roles parsed once, no groups x groups work --------------------
+
+def test_each_group_s_roles_are_parsed_once_across_reads():
+    grants_of.cache_clear()
+    everyone = make_group("everyone", ["it:small"])
+    user = make_user([make_group(f"g{i}", [f"img:i{i}", f"ds:d{i}"]) for i in range(20)],
+                     everyone)
+    catalog = make_catalog(instance_type_cr("small"),
+                           *[dataset_cr(f"d{i}") for i in range(20)])
+    for group in user.groups:
+        assert len(resolve_menu(user, group, catalog).datasets) == 20
+    again = UserEntitlements.from_json(json.loads(json.dumps(user.to_json())))  # a new read
+    for group in again.groups:
+        resolve_menu(again, group, catalog)
+    assert grants_of.cache_info().misses == 21  # 20 groups and everyone, once each
+
+
+def test_all_grants_is_the_union_of_the_user_s_groups_without_everyone():
+    user = make_user([make_group("a", ["it:x", "ds:d"]), make_group("b", ["ds:rw:e"])],
+                     make_group("everyone", ["img:y"]))
+    assert user.all_grants() == Grants(frozenset({"x"}), frozenset(),
+                                       frozenset({"d", "e"}), frozenset({"e"}))
+    assert user.all_grants() is user.all_grants()  # once per snapshot
+    assert user.all_grants("c1") == Grants()
+    assert user.grants(None) == Grants()

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "primehub_spawner"
 
 # Pure: no I/O imports, no awaits; plain arguments in, values or exceptions out.
 PURE = ("_version", "names", "quantities", "labels", "roles", "catalog", "entitlements",
-        "quota", "reservations", "options", "form", "podspec", "pending", "check", "explain")
+        "quota", "reservations", "options", "form", "podspec", "pending", "check", "explain", "menu")
 # Talk to Keycloak, Kubernetes or the terminal; `errors` builds tornado's HTTPError.
 IO = ("errors", "keycloak", "crd_cache", "keycloak_setup", "cli")
 GLUE = ("authenticator", "spawner", "handlers")
@@ -24,17 +24,6 @@ LAYERS = {name: rank for rank, names in enumerate((PURE, IO, GLUE, TOP)) for nam
 IO_LIBRARIES = ("asyncio", "socket", "subprocess", "aiohttp", "httpx", "requests",
                 "kubernetes", "kubernetes_asyncio", "tornado", "jupyterhub", "kubespawner",
                 "oauthenticator", "keycloak")
-
-# Public functions of pure modules still without a docstring, checked to stay undocumented
-# so that this list only shrinks: give each a docstring and remove it here.
-UNDOCUMENTED = {
-    "roles": {"parse_roles"},
-    "entitlements": {"Group.display_name", "Group.to_json", "Group.from_json",
-                     "UserEntitlements.to_json", "UserEntitlements.from_json",
-                     "Quota.unlimited"},
-    "options": {"quota_problem"},
-    "form": {"describe_usage"},
-}
 
 
 def _tree(module: str) -> ast.Module:
@@ -114,10 +103,7 @@ def test_the_authenticator_and_the_spawner_do_not_import_each_other():
 def test_public_functions_of_pure_modules_have_docstrings(module):
     functions = _public_functions(module)
     missing = {name for name, node in functions.items() if not ast.get_docstring(node)}
-    listed = UNDOCUMENTED.get(module, set())
-    assert sorted(missing - listed) == [], "give these a docstring"
-    assert sorted(listed - missing) == [], ("documented (or gone) now: remove them from "
-                                            "UNDOCUMENTED in tests/unit/test_layering.py")
+    assert sorted(missing) == [], "give these a docstring"
 
 
 def test_the_checks_see_what_they_check():

@@ -217,7 +217,7 @@ R = "research"
     pytest.param("alice", {"group": R, "image": "ghost"}, None, 403,
                  "The image 'ghost' is not available", id="image-missing"),
     pytest.param("alice", {"group": R, "instance_type": "cpu-2", "image": "tf-gpu"}, None, 400,
-                 "Image TensorFlow GPU needs a GPU, and instance type CPU 2 has none.",
+                 "Image TensorFlow GPU needs a GPU instance type.",
                  id="gpu-only-image-on-cpu-type"),
     pytest.param("alice", {"group": R, "image": "tf-gpu"}, None, 400, "needs a GPU",
                  id="gpu-only-image-on-default-type"),
@@ -323,6 +323,19 @@ def test_quota_is_not_checked_without_usage():
     choice = validate_user_options({"group": R, "instance_type": "gpu-small"},
                                    demo_user("alice"), demo_catalog(), usage=None)
     assert choice.instance_type.name == "gpu-small"
+
+
+def test_an_omitted_instance_type_is_the_first_not_over_quota():
+    # The form preselects `b` when `a` is over quota; a REST start of {} launches the same
+    # (it was refused with a's quota sentence before issue 9).
+    user, catalog = lab(instance_type_cr("a", {"limits.cpu": 1, "limits.memory": "8G"}),
+                        instance_type_cr("b", {"limits.cpu": 2, "limits.memory": "1G"}),
+                        attributes={"quota-memory": "4G"})
+    choice = validate_user_options({}, user, catalog, usage=quota_used())
+    assert choice.instance_type.name == "b"
+    with pytest.raises(OptionsRefused) as info:
+        validate_user_options({"instance_type": "a"}, user, catalog, usage=quota_used())
+    assert info.value.status == 403 and "This needs 8Gi memory" in info.value.message
 
 
 def test_no_quota_attributes_means_unlimited():

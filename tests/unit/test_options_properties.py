@@ -1,7 +1,9 @@
 """Property tests of the decisions (issue 8, "bad input, measured"): for any `user_options`
 of any JSON shape, any group attributes and roles, `validate_user_options` either refuses
 with OptionsRefused (400/403 and a sentence) or returns a Choice that holds only what the
-user is granted; `make_form_view` always gives a form. Nothing else may escape."""
+user is granted; `make_form_view` always gives a form. Nothing else may escape. And the
+form preselects what a start with the same request launches, or says why it would be
+refused (issue 9: one model for both)."""
 from __future__ import annotations
 
 from builders import demo_catalog, demo_groups
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 
 from primehub_spawner.entitlements import Group, UserEntitlements
 from primehub_spawner.form import make_form_view
+from primehub_spawner.menu import build_menu
 from primehub_spawner.names import is_env_name, is_reserved_env
 from primehub_spawner.options import OptionsRefused, validate_user_options
 from primehub_spawner.quota import Usage
@@ -166,7 +169,50 @@ def test_any_preselection_and_attributes_give_a_form(preselect, user, usage, aut
     view = make_form_view(user, CATALOG, usage=usage, preselect=preselect,
                           autolaunch=autolaunch, explain=explain)
     if user.groups:
-        assert sum(g.selected for g in view.groups) == 1
+        assert view.menu.key in [g.key for g in view.menu.groups]
         assert all(len(notice) < 1000 for notice in view.notices)
     else:
-        assert view.problem
+        assert view.problem and view.menu is None
+
+
+def without_env(asked):
+    # The variables are checked after the menu, and the form only shows them back.
+    return {k: v for k, v in asked.items() if k != "env"}
+
+
+@st.composite
+def offered(draw, user, usage):
+    """A request naming what the menu lists (blocked or not): a group of the user, then an
+    instance type and an image of that group's menu, each maybe."""
+    asked = {}
+    keys = [user.group_key(g) for g in user.groups]
+    if keys and draw(st.booleans()):
+        asked["group"] = draw(st.sampled_from(keys))
+    menu = build_menu(user, CATALOG, asked, usage=usage)
+    for key, names in (("instance_type", [r.instance_type.name for r in menu.instance_types]),
+                       ("image", [r.image.name for r in menu.images])):
+        if names and draw(st.booleans()):
+            asked[key] = draw(st.sampled_from(names))
+    return asked
+
+
+@PROPERTY
+@given(st.one_of(demo_users, users()), usages, st.data())
+def test_the_form_preselects_what_a_start_launches(user, usage, data):
+    # Mostly requests for what is listed, so that many are accepted and compared.
+    asked = data.draw(st.one_of(offered(user, usage), st.just({}),
+                                plausible_options(user).map(without_env)))
+    view = make_form_view(user, CATALOG, usage=usage, preselect=asked)
+    try:
+        choice = validate_user_options(asked, user, CATALOG, usage=usage)
+    except OptionsRefused as refused:
+        event("refused: the form says why")
+        said = [*view.notices, view.problem]
+        if view.menu and view.menu.problem:
+            said.append(view.menu.problem.reason)
+        assert refused.message in said
+        return
+    event("accepted: the form preselects it" + (" (asked nothing)" if not asked else ""))
+    assert view.notices == ()
+    assert (view.menu.group, view.checked_instance_type, view.checked_image) == (
+        choice.menu.group, choice.instance_type.name, choice.image.name)

@@ -1,7 +1,7 @@
 """Realm roles -> grants (DESIGN §2.1, primehub_spawner.roles)."""
 import pytest
 
-from primehub_spawner.roles import Grants, parse_roles
+from primehub_spawner.roles import Grants, grants_of, parse_roles
 
 
 def grants(it=(), img=(), ds=(), rw=()):
@@ -58,3 +58,12 @@ def test_grants_union():
 
 def test_parse_roles_accepts_any_iterable():
     assert parse_roles(iter(["it:a"])) == grants(it=["a"])
+
+
+def test_a_roles_tuple_is_parsed_once_per_prefix():
+    grants_of.cache_clear()
+    roles = ("it:a", "ds:rw:b")
+    assert grants_of(roles) == parse_roles(roles)
+    assert grants_of(tuple(roles)) is grants_of(roles)  # equal tuples share the entry
+    assert grants_of(roles, "c1") == Grants()
+    assert grants_of.cache_info().misses == 2
