@@ -52,4 +52,4 @@ def test_markdown_prints_the_readme_table(capsys):
     assert "| size | case | median ms | p90 ms | ratio | note |" in out
     assert sum(line.startswith("| large | ") for line in out.splitlines()) == len(ROWS)
     assert "- **not met**: listing the CRs per request ≥ 10× our page (large): 1.0×" in out
-    assert "- **met**: watch cache for 10,000 CRs ≤ +60 MB : 8.0 MB" in out
+    assert "- **met**: watch cache for 10,000 CRs ≤ +60 MB: 8.0 MB" in out
