@@ -330,6 +330,12 @@ async def their_start(spawner: KubeSpawner) -> dict:
     return await spawner.get_pod_manifest()
 
 
+def settings_of(spawner) -> dict:
+    """A copy of the spawner's settings (its configurable traits)."""
+    return {name: copy.deepcopy(getattr(spawner, name))
+            for name in spawner.trait_names(config=True)}
+
+
 def pod_differences(ours: object, theirs: object, path: str = "") -> list[str]:
     if isinstance(ours, dict) and isinstance(theirs, dict):
         found = []
@@ -384,9 +390,11 @@ async def measure(size: Size, rounds: int, budget: float) -> tuple[list[Row], di
     await load_auth_state(page_spawner, entitlements)
     start_spawner = primehub(entitlements)
     await load_auth_state(start_spawner, entitlements)
-    # The settings our start applies are the equivalent profile's overrides.
+    # The settings our start changes are the equivalent profile's overrides.
+    configured = settings_of(start_spawner)
     ours_pod = await our_start(start_spawner, options_for(size), auth_state)
-    chosen = {key: copy.deepcopy(getattr(start_spawner, key)) for key in start_spawner._configured}
+    chosen = {key: value for key, value in settings_of(start_spawner).items()
+              if value != configured[key]}
     profiles = equivalent_profiles(size, chosen)
     render_ks = kubespawner(profiles)
     cached_ks = kubespawner(profiles)
