@@ -167,6 +167,18 @@ def to_json(obj) -> dict:
     return json.loads(json.dumps(ApiClient.sanitize_for_serialization(_serializer, obj)))
 
 
+class RawResponse:
+    """What the API client returns with `_preload_content=False`: the body, unparsed."""
+
+    status = 200
+
+    def __init__(self, body: dict):
+        self._body = json.dumps(body).encode()
+
+    async def read(self) -> bytes:
+        return self._body
+
+
 class FakeCoreV1Api:
     """Pods and PVCs: keeps what it is asked to create, runs pods at once, deletes on request.
 
@@ -223,6 +235,12 @@ class FakeCoreV1Api:
     async def delete_namespaced_persistent_volume_claim(self, name, namespace, **kwargs):
         if self.pvcs.pop(f"{namespace}/{name}", None) is None:
             raise ApiException(status=404, reason="NotFound")
+
+    async def list_namespaced_persistent_volume_claim(self, namespace, **kwargs):
+        listed = {"kind": "PersistentVolumeClaimList",
+                  "items": [pvc for key, pvc in self.pvcs.items()
+                            if key.startswith(f"{namespace}/")]}
+        return RawResponse(listed) if kwargs.get("_preload_content") is False else listed
 
     async def read_namespaced_persistent_volume_claim(self, name, namespace, **kwargs):
         try:

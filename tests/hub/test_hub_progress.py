@@ -11,6 +11,8 @@ from doubles import NAMESPACE
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 
+import primehub_spawner.spawner as spawner_module
+
 START_TIMEOUT = 3
 NO_GPU = ("0/2 nodes are available: 2 Insufficient nvidia.com/gpu. preemption: 0/2 nodes are "
           "available: 2 No preemption victims found for incoming pod.")
@@ -135,3 +137,29 @@ async def test_a_claim_the_api_server_cannot_confirm_missing_is_mounted_as_plann
     (pod,) = edge.api.created_pods()
     volumes = {v["name"] for v in pod["spec"]["volumes"]}
     assert {"dataset-team-data", "project-research"} <= volumes
+
+
+async def test_a_start_with_many_claims_lists_them_once_instead_of_reading_each(
+        hub, edge, login_as, api, monkeypatch):
+    # The demo's research launch mounts two claims; with a bound of one, the start lists.
+    monkeypatch.setattr(spawner_module, "MAX_CLAIM_READS", 1)
+    del edge.api.pvcs[f"{NAMESPACE}/dataset-team-data"]
+    calls = []
+    for verb in ("read", "list"):
+        name = f"{verb}_namespaced_persistent_volume_claim"
+        original = getattr(edge.api, name)
+
+        async def counted(*args, _original=original, _verb=verb, **kwargs):
+            calls.append(_verb)
+            return await _original(*args, **kwargs)
+        monkeypatch.setattr(edge.api, name, counted)
+    await login_as("alice")
+    r = await api("alice", "POST", "/users/alice/server", json={
+        "group": "research", "instance_type": "cpu-2", "image": "pytorch"})
+    assert r.status_code in (201, 202), r.text
+    assert calls.count("list") == 1
+    # The only read left is KubeSpawner's own of the home claim.
+    assert calls.count("read") <= 1
+    (pod,) = edge.api.created_pods()
+    volumes = {v["name"] for v in pod["spec"]["volumes"]}
+    assert "dataset-team-data" not in volumes and "project-research" in volumes
