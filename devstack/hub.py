@@ -35,7 +35,9 @@ def api_token() -> str:
     return (STATE / "api_token").read_text().strip()
 
 
-def start(kubeconfig: str) -> None:
+def start(kubeconfig: str, settings: dict[str, str] | None = None) -> None:
+    """Start the hub unless it runs; `settings` are extra environment variables its
+    configuration reads (PRIMEHUB_CULL_TIMEOUT, say)."""
     if proc.pid_of("jupyterhub"):
         return
     prepare()
@@ -46,6 +48,7 @@ def start(kubeconfig: str) -> None:
         "KUBECONFIG": kubeconfig,
         "JUPYTERHUB_CRYPT_KEY": (STATE / "crypt_key").read_text().strip(),
         "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}",
+        **(settings or {}),
     }
     jupyterhub = shutil.which("jupyterhub", path=env["PATH"]) or "jupyterhub"
     proc.spawn("jupyterhub", [jupyterhub, "-f", str(DEVSTACK / "jupyterhub_config.py")],
