@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from bs4 import BeautifulSoup
+from tornado import web
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -230,7 +231,7 @@ async def test_the_rest_api_is_not_a_deep_link(login_as, api, hub, edge, wait_un
 
 async def test_query_options_that_reach_the_spawner_are_refused_plainly(hub, login_as):
     await login_as("alice")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(web.HTTPError) as info:
         hub.users["alice"].spawner.options_from_query({"group": ["research"]})
     assert info.value.status_code == 400
     assert info.value.jupyterhub_message == ("Query arguments only preselect the Server "
