@@ -48,10 +48,9 @@ def start(kubeconfig: str, settings: dict[str, str] | None = None) -> None:
         "KUBECONFIG": kubeconfig,
         "JUPYTERHUB_CRYPT_KEY": (STATE / "crypt_key").read_text().strip(),
         "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}",
-        # The plugin of this checkout: the venv's editable install may point at another
-        # clone or worktree (sys.path wins over the editable install's finder).
-        "PYTHONPATH": os.pathsep.join(p for p in (str(proc.ROOT), os.environ.get("PYTHONPATH"))
-                                      if p),
+        # This checkout's package, also where the venv's editable install is another
+        # checkout's (a git worktree sharing the venv): the hub runs from .devstack/hub.
+        "PYTHONPATH": str(proc.ROOT),
         **(settings or {}),
     }
     jupyterhub = shutil.which("jupyterhub", path=env["PATH"]) or "jupyterhub"

@@ -10,7 +10,6 @@ They are re-read at every refresh and, with `refresh_pre_spawn`, before every st
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import jwt
@@ -54,16 +53,21 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     keycloak_url = Unicode(
         config=True,
-        help="""Keycloak's base URL as the hub reaches it, e.g. `http://keycloak.hub:8080`
-        (no `/realms/...`). Token, user info, keys and the Admin REST API use it.""")
+        help="""Keycloak's base URL as the hub reaches it, e.g. `http://keycloak.hub:8080`.
+        Required.
+
+        Without `/realms/...` (the realm is `realm`). Token, user info, keys and the Admin
+        REST API use it.""")
 
     keycloak_public_url = Unicode(
         config=True,
-        help="Keycloak's base URL as browsers reach it (login and logout pages); defaults to "
-             "`keycloak_url`.")
+        help="""Keycloak's base URL as browsers reach it (login and logout pages).
+
+        Defaults to `keycloak_url`.""")
 
     @default("keycloak_public_url")
     def _default_public_url(self):
+        """`keycloak_url`"""
         return self.keycloak_url
 
     realm = Unicode("primehub", config=True, help="The Keycloak realm of users and groups.")
@@ -71,18 +75,23 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
     admin_client_id = Unicode(
         config=True,
         help="""Client whose service account reads the Admin REST API (client credentials).
+
         Defaults to `client_id`. It needs the realm-management roles view-users and
         view-clients (which bring query-users, query-groups and query-clients).""")
 
     @default("admin_client_id")
     def _default_admin_client_id(self):
+        """`client_id`"""
         return self.client_id
 
     admin_client_secret = Unicode(
-        config=True, help="Secret of `admin_client_id`; defaults to `client_secret`.")
+        config=True, help="""Secret of `admin_client_id`.
+
+        Defaults to `client_secret`.""")
 
     @default("admin_client_secret")
     def _default_admin_client_secret(self):
+        """`client_secret`"""
         return self.client_secret
 
     everyone_group = Unicode(
@@ -100,10 +109,11 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     allowed_roles = Set(
         Unicode(), config=True,
-        help="""When set, users holding one of these realm roles (directly or through a
-        group) may log in. Like every allow setting it adds to the others (`allowed_users`,
-        `allowed_groups`, ...); a user allowed by none of them gets 403 with a sentence
-        saying why.""").tag(allow_config=True)
+        help="""Realm roles whose holders (directly or through a group) may log in.
+
+        Like every allow setting it adds to the others (`allowed_users`, `allowed_groups`,
+        ...); a user allowed by none of them gets 403 with a sentence saying why.""",
+    ).tag(allow_config=True)
 
     entitlements_max_age = Float(
         300, config=True,
@@ -123,34 +133,49 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
         help="Check the ID token's signature (against the realm's keys), issuer, audience and "
              "expiry at login and at every token refresh. Leave on.")
 
+    # Redefined with our default rather than given a @default: traitlets validates a
+    # configured value only when it differs from the trait's static default, and
+    # Authenticator's is False, so a configured False would skip the checks below.
+    enable_auth_state = Bool(
+        True, config=True,
+        help="""Keep the user's entitlements in the encrypted `auth_state`, where the spawner
+        reads them (needs `JUPYTERHUB_CRYPT_KEY`). Must stay True.""")
+
+    refresh_pre_spawn = Bool(
+        True, config=True,
+        help="""Re-read the user's entitlements from Keycloak just before every start, so a
+        revoked grant cannot start a server. Must stay True.""")
+
     # ---- defaults that make GenericOAuthenticator a Keycloak client -------------------------
 
     @default("login_service")
     def _default_login_service(self):
+        """`Keycloak`"""
         return "Keycloak"
 
     @default("scope")
     def _default_scope(self):
+        """`openid`, `profile`, `email`"""
         return ["openid", "profile", "email"]
 
     @default("username_claim")
     def _default_username_claim(self):
+        """`preferred_username`"""
         return "preferred_username"
 
     @default("enable_pkce")
     def _default_enable_pkce(self):
-        return True
-
-    @default("enable_auth_state")
-    def _default_enable_auth_state(self):
+        """`True`"""
         return True
 
     @default("manage_groups")
     def _default_manage_groups(self):
+        """`True`: Keycloak groups become JupyterHub groups"""
         return True
 
     @default("auth_state_groups_key")
     def _default_groups_key(self):
+        """the names of the user's Keycloak groups"""
         return lambda auth_state: [g["name"] for g in auth_state[AUTH_STATE_KEY]["groups"]]
 
     def _allow_settings(self) -> list[str]:
@@ -164,6 +189,7 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     @default("allow_all")
     def _default_allow_all(self):
+        """`True` while no allow setting is set"""
         # Keycloak decides who has an account, so with no allow setting everyone it lets in
         # may use the hub. Any allow setting turns that off (JupyterHub's own rule): JupyterHub
         # skips check_allowed when allow_all is True, which would ignore the setting.
@@ -171,11 +197,8 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     @default("auth_refresh_age")
     def _default_auth_refresh_age(self):
+        """`entitlements_max_age`"""
         return int(self.entitlements_max_age)
-
-    @default("refresh_pre_spawn")
-    def _default_refresh_pre_spawn(self):
-        return True
 
     def _oidc(self, path: str, public: bool = False) -> str:
         base = (self.keycloak_public_url if public else self.keycloak_url).rstrip("/")
@@ -183,14 +206,17 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     @default("authorize_url")
     def _default_authorize_url(self):
+        """the realm's `auth` endpoint at `keycloak_public_url`"""
         return self._oidc("auth", public=True)
 
     @default("token_url")
     def _default_token_url(self):
+        """the realm's `token` endpoint at `keycloak_url`"""
         return self._oidc("token")
 
     @default("userdata_url")
     def _default_userdata_url(self):
+        """the realm's `userinfo` endpoint at `keycloak_url`"""
         return self._oidc("userinfo")
 
     # ---- configuration checks ---------------------------------------------------------------
@@ -234,10 +260,10 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        # A False from the config equals Authenticator's class default, so traitlets does
-        # not run the validators above for it: check the values as loaded too.
-        self._require_refresh_pre_spawn(SimpleNamespace(value=self.refresh_pre_spawn))
-        self._require_auth_state(SimpleNamespace(value=self.enable_auth_state))
+        # Required settings are checked here, once loaded, not by validators: one left unset,
+        # or set to "" (say from an unset environment variable), equals the trait's default,
+        # so traitlets runs no validator for it; and OAuthenticator reads client_id and
+        # client_secret from the environment in their defaults.
         if not self.keycloak_url:
             raise ValueError("PrimeHubAuthenticator.keycloak_url is not set; give Keycloak's "
                              "base URL, e.g. http://keycloak:8080.")

@@ -73,10 +73,12 @@ class InstanceType:
 
     @property
     def has_gpu(self) -> bool:
+        """Whether it asks for any GPU, of whatever resource."""
         return self.gpu_limit > 0
 
     @property
     def has_nvidia_gpu(self) -> bool:
+        """Whether it asks for GPUs of the default resource, `nvidia.com/gpu`."""
         return self.has_gpu and self.gpu_resource_name == DEFAULT_GPU_RESOURCE
 
 
@@ -101,6 +103,8 @@ class Image:
         return self.type != "gpu" or instance_type.has_gpu
 
     def url_for(self, instance_type: InstanceType) -> str:
+        """The image to pull on `instance_type`: `urlForGpu` (when set) if it has a GPU,
+        `url` otherwise."""
         return (self.url_for_gpu or self.url) if instance_type.has_gpu else self.url
 
 
@@ -225,6 +229,8 @@ def _names(spec: Mapping, name: str) -> tuple[str, str]:
 # ---- InstanceType -------------------------------------------------------------------------
 
 def parse_instance_type(obj: Mapping) -> InstanceType:
+    """The InstanceType entry of a custom resource as the API server returns it, or
+    InvalidResource with a sentence naming what is wrong."""
     name, _, spec = _metadata(obj, "InstanceType")
     display_name, description = _names(spec, name)
     cpu_limit = _quantity(spec, "limits.cpu", parse_cpu, required=True)
@@ -365,6 +371,8 @@ def _toleration(value: object, index: int) -> dict:
 # ---- Image --------------------------------------------------------------------------------
 
 def parse_image(obj: Mapping) -> Image:
+    """The Image entry of a custom resource as the API server returns it (type `both` when
+    unset), or InvalidResource with a sentence naming what is wrong."""
     name, _, spec = _metadata(obj, "Image")
     display_name, description = _names(spec, name)
     image_type = _text(spec, "type") or "both"
@@ -386,6 +394,9 @@ def parse_image(obj: Mapping) -> Image:
 # ---- Dataset ------------------------------------------------------------------------------
 
 def parse_dataset(obj: Mapping) -> Dataset:
+    """The Dataset entry of a custom resource as the API server returns it (a legacy pv
+    whose volumeName is `hostpath:<path>` becomes type hostPath), or InvalidResource with a
+    sentence naming what is wrong."""
     # Any stored name will do: `Dataset.pod_volume` makes a volume name of it.
     name, annotations, spec = _metadata(obj, "Dataset")
     display_name, description = _names(spec, name)

@@ -18,8 +18,8 @@ from types import MappingProxyType
 from kubernetes_asyncio import watch
 from kubernetes_asyncio.client import ApiException
 
-from .catalog import GROUP, PARSERS, PLURALS, VERSION, Catalog, InvalidResource
-from .names import shown
+from .catalog import GROUP, PARSERS, PLURALS, VERSION, Catalog
+from .check import Rejected, parse_object
 
 _caches: dict[tuple, CatalogCache] = {}
 
@@ -49,6 +49,8 @@ class CatalogCache:
         self.max_backoff = max_backoff
         # kind -> name -> (resourceVersion, entry or None when rejected)
         self._parsed: dict[str, dict[str, tuple[str, object]]] = {kind: {} for kind in PARSERS}
+        # kind -> name -> why it was rejected, for the admin's explain page
+        self._reasons: dict[str, dict[str, str]] = {kind: {} for kind in PARSERS}
         self._loaded = {kind: asyncio.Event() for kind in PARSERS}
         self._snapshot: Catalog | None = None
         self._tasks: list[asyncio.Task] = []
@@ -89,6 +91,13 @@ class CatalogCache:
                                      images=entries["Image"], datasets=entries["Dataset"])
         return self._snapshot
 
+    @property
+    def rejected(self) -> tuple[Rejected, ...]:
+        """The objects left out of the catalog, each with the reason logged for it."""
+        return tuple(sorted(Rejected(kind, name, reason)
+                            for kind, reasons in self._reasons.items()
+                            for name, reason in reasons.items()))
+
     # ---- keeping the objects --------------------------------------------------------------
 
     def _store(self, kind: str, obj: object) -> None:
@@ -99,19 +108,17 @@ class CatalogCache:
         known = self._parsed[kind].get(name)
         if known and known[0] == version:
             return
-        try:
-            entry = PARSERS[kind](obj)
-        except InvalidResource as e:
-            self.log.warning("Leaving out %s %s/%s: %s", kind, self.namespace, name, e)
-            entry = None
-        except Exception as e:  # noqa: BLE001 - one object must never stop the watch
-            self.log.warning("Leaving out %s %s/%s: unexpected %s while reading it: %s",
-                             kind, self.namespace, name, type(e).__name__, shown(str(e)))
-            entry = None
+        entry, reason = parse_object(kind, obj)
+        if reason is None:
+            self._reasons[kind].pop(name, None)
+        else:
+            self.log.warning("Leaving out %s %s/%s: %s", kind, self.namespace, name, reason)
+            self._reasons[kind][name] = reason
         self._parsed[kind][name] = (version, entry)
         self._snapshot = None
 
     def _forget(self, kind: str, name: str) -> None:
+        self._reasons[kind].pop(name, None)
         if self._parsed[kind].pop(name, None) is not None:
             self._snapshot = None
 

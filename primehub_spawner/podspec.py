@@ -13,7 +13,8 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .entitlements import UserEntitlements, group_settings, project_dir
+from .catalog import Dataset
+from .entitlements import Group, UserEntitlements, group_settings, project_dir
 from .labels import escape_label, project_label
 from .names import LABEL_GROUP, LABEL_PROJECT, LABEL_USER, USAGE_ANNOTATION, shown
 from .options import Choice
@@ -42,6 +43,39 @@ class PodSettings:
     # the notebook user): sudo for the user, and chown of the writable mounts and home.
     grant_sudo: bool = False
     chown_extra: bool = False
+    # Dataset and group volume claims found missing at start: their volumes are left out
+    # (see `volume_claims`), so that one missing claim does not hold the server in Pending.
+    missing_claims: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ClaimUse:
+    """A PersistentVolumeClaim the pod of a choice mounts, and what it is to the user."""
+    claim: str
+    volume: str
+    what: str  # "dataset Team Data", "the shared volume of group Research Lab"
+
+
+def dataset_claim(dataset: Dataset) -> str:
+    """The claim a pv dataset mounts, as PrimeHub's controller names it."""
+    return f"dataset-{dataset.volume_name}"
+
+
+def project_claim(group: Group) -> str:
+    """The claim (and pod volume) of a group's shared volume."""
+    return f"project-{project_dir(group)}"
+
+
+def volume_claims(choice: Choice) -> list[ClaimUse]:
+    """The dataset (`dataset-<volumeName>`) and group shared-volume (`project-<group>`)
+    claims the pod of `choice` mounts; the home claim is KubeSpawner's to create."""
+    claims = [ClaimUse(dataset_claim(m.dataset), m.dataset.pod_volume,
+                       f"dataset {m.dataset.display_name}")
+              for m in choice.menu.datasets if m.dataset.type == "pv"]
+    claims.extend(ClaimUse(project_claim(g), project_claim(g),
+                           f"the shared volume of group {g.display_name}")
+                  for g in choice.menu.shared_volume_groups)
+    return claims
 
 
 def home_size(entitlements: UserEntitlements, default: str) -> tuple[str, list[str]]:
@@ -74,6 +108,9 @@ def home_size(entitlements: UserEntitlements, default: str) -> tuple[str, list[s
 
 def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
                        settings: PodSettings) -> dict:
+    """KubeSpawner's overrides that start `choice` for the user: resources and GPU, image
+    and pull secret, scheduling, labels, home, dataset and group volumes, the postStart
+    links, root start and the environment."""
     it, image, menu = choice.instance_type, choice.image, choice.menu
     group = menu.group
     overrides: dict = {
@@ -116,10 +153,13 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         if choice.safe_mode:
             writable_paths.append(home_mount)  # CHOWN_HOME covers home_dir only
 
+    missing = settings.missing_claims
     for mounted in menu.datasets:
         dataset, writable = mounted.dataset, mounted.writable
         if dataset.type == "env":
             env.update(dataset.environment)
+            continue
+        if dataset.type == "pv" and dataset_claim(dataset) in missing:
             continue
         read_only = not writable
         volume_name = dataset.pod_volume
@@ -127,7 +167,7 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         mount_path = f"{mount_root}/{dataset.name}"
         if dataset.type == "pv":
             volumes.append({"name": volume_name, "persistentVolumeClaim": {
-                "claimName": f"dataset-{dataset.volume_name}", "readOnly": read_only}})
+                "claimName": dataset_claim(dataset), "readOnly": read_only}})
         elif dataset.type == "nfs":
             volumes.append({"name": volume_name, "nfs": {
                 "server": dataset.nfs_server, "path": dataset.nfs_path, "readOnly": read_only}})
@@ -152,11 +192,12 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
             symlinks.append((mount_path, f"{home}/{dataset.name}"))
 
     for shared in menu.shared_volume_groups:
-        directory = project_dir(shared)
+        directory, claim = project_dir(shared), project_claim(shared)
+        if claim in missing:
+            continue
         path = f"{settings.project_root}/{directory}"
-        volumes.append({"name": f"project-{directory}",
-                        "persistentVolumeClaim": {"claimName": f"project-{directory}"}})
-        mounts.append({"name": f"project-{directory}", "mountPath": path})
+        volumes.append({"name": claim, "persistentVolumeClaim": {"claimName": claim}})
+        mounts.append({"name": claim, "mountPath": path})
         writable_paths.append(path)
         if group_settings(shared).home_symlink:
             symlinks.append((path, f"{home}/{directory}"))

@@ -26,6 +26,7 @@ class Usage:
 
 
 def usage_of(instance_type: InstanceType) -> Usage:
+    """What a server of `instance_type` counts against a quota: its limits."""
     return Usage(instance_type.cpu_limit, instance_type.gpu_limit, instance_type.mem_limit)
 
 

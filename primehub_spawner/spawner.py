@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -32,12 +33,21 @@ from .form import FormView, make_form_view
 from .labels import escape_label
 from .names import AUTH_STATE_KEY, is_safe_path, shown
 from .options import OptionsRefused, options_from_form, validate_user_options
+from .pending import (
+    StartFacts,
+    explain,
+    left_out_notice,
+    pending_cause,
+    start_facts,
+    timeout_sentence,
+)
 from .podspec import (
     PodSettings,
     home_size,
     make_pod_overrides,
     merge_overrides,
     post_start_conflict,
+    volume_claims,
 )
 from .quantities import format_memory, parse_size_attribute
 from .quota import Usage, group_usage, usage_of
@@ -85,6 +95,7 @@ class PrimeHubSpawner(KubeSpawner):
 
     @default("catalog_namespace")
     def _default_catalog_namespace(self):
+        """`namespace`"""
         return self.namespace
 
     role_prefix = Unicode(
@@ -118,19 +129,25 @@ class PrimeHubSpawner(KubeSpawner):
 
     manage_home_volume = Bool(
         True, config=True,
-        help="""Mount the user's home PVC (KubeSpawner's `pvc_name`) at `home_dir` and size it
-        from Keycloak (`volumeCapacity`, then everyone's `defaultUserVolumeCapacity`, then
-        `default_home_size`). Turn off when `volumes` already handle home.""")
+        help="""Mount the user's home PVC (KubeSpawner's `pvc_name`) at `home_dir`, sized from
+        Keycloak. Turn off when `volumes` already handle home.
+
+        The size is the user's `volumeCapacity`, else the everyone group's
+        `defaultUserVolumeCapacity`, else `default_home_size`.""")
 
     default_home_size = Unicode(
         "20G", config=True,
-        help="Home volume size when neither the user nor the everyone group sets one.")
+        help="Home volume size when neither the user nor the everyone group sets one "
+             "(`G` is GiB, as in PrimeHub).")
 
     entitlements_max_age_at_start = Float(
         30, config=True,
-        help="""Oldest entitlements (seconds) a start may use. The authenticator re-reads them
-        from Keycloak just before every start (`refresh_pre_spawn`); older ones mean that read
-        failed, and the start is refused with 503 rather than trusting stale grants.""")
+        help="""Oldest entitlements (seconds) a start may use; a start with older ones is
+        refused with 503.
+
+        The authenticator re-reads them from Keycloak just before every start
+        (`refresh_pre_spawn`); older ones mean that read failed, and stale grants are not
+        trusted.""")
 
     catalog_wait_timeout = Float(
         5, config=True,
@@ -144,28 +161,34 @@ class PrimeHubSpawner(KubeSpawner):
 
     quota_wait_timeout = Float(
         10, config=True,
-        help="""Seconds a start waits for the pod watch to list the servers that are running
-        (after the hub starts, or when that list failed) before it is refused with 503: until
-        then the quota cannot be checked.""")
+        help="""Seconds a start waits for the pod watch's list of running servers before it is
+        refused with 503.
+
+        Until that list is read (after the hub starts, or when it failed) the quota cannot be
+        checked.""")
 
     grant_sudo = Bool(
         False, config=True,
-        help="""PrimeHub's root start with sudo: run the image's start script as root (`uid`
-        0) with `GRANT_SUDO=yes` and privilege escalation allowed, so that the notebook user
-        may use sudo (images built on jupyter/docker-stacks honour it). Off by default: it
-        hands every user root in their container. Users can never set `GRANT_SUDO`
-        themselves.""")
+        help="""PrimeHub's root start with sudo, so that the notebook user may use sudo: it
+        hands every user root in their container.
+
+        The image's start script runs as root (`uid` 0) with `GRANT_SUDO=yes` and privilege
+        escalation allowed (images built on jupyter/docker-stacks honour it). Users can never
+        set `GRANT_SUDO` themselves.""")
 
     chown_extra = Bool(
         False, config=True,
-        help="""PrimeHub's root start for ownership: run the image's start script as root
-        (`uid` 0) with `CHOWN_HOME=yes` and `CHOWN_EXTRA` listing the writable mounts
-        (read-write datasets, group volumes, the home volume in safe mode), so that the
-        notebook user owns them on storage that ignores `fs_gid` (NFS, hostPath). Off by
-        default. Users can never set `CHOWN_HOME` or `CHOWN_EXTRA` themselves.""")
+        help="""PrimeHub's root start for ownership, so that the notebook user owns the
+        writable mounts on storage that ignores `fs_gid` (NFS, hostPath).
+
+        The image's start script runs as root (`uid` 0) with `CHOWN_HOME=yes` and
+        `CHOWN_EXTRA` listing the writable mounts (read-write datasets, group volumes, the
+        home volume in safe mode). Users can never set `CHOWN_HOME` or `CHOWN_EXTRA`
+        themselves.""")
 
     @default("slug_scheme")
     def _default_slug_scheme(self):
+        """`escape`: PrimeHub's names (`claim-<escaped user>`)"""
         # PrimeHub's hub named pods and home claims with KubeSpawner's escape scheme
         # (`claim-<escaped user>`): keeping it finds every existing home again.
         return "escape"
@@ -190,12 +213,14 @@ class PrimeHubSpawner(KubeSpawner):
 
     @default("apply_user_options")
     def _default_apply_user_options(self):
+        """none needed: the plugin checks and applies them at start"""
         # user_options are checked and applied at start, in load_user_options; this tells
         # JupyterHub they are handled, so that it does not warn "unhandled" at every start.
         return lambda spawner, user_options: None
 
     @default("storage_pvc_ensure")
     def _default_storage_pvc_ensure(self):
+        """`manage_home_volume`"""
         return self.manage_home_volume
 
     def __init__(self, *args, **kwargs):
@@ -204,6 +229,9 @@ class PrimeHubSpawner(KubeSpawner):
         self._configured: dict = {}
         self.primehub_choice: dict = {}
         self._deep_link = DeepLink()
+        # What this start asks for, and the volumes it leaves out (see _missing_claims).
+        self._pending_facts = StartFacts()
+        self._pending_notices: list[str] = []
         # Start the shared watches now, so that the first menu finds them loaded.
         try:
             asyncio.get_running_loop()
@@ -365,7 +393,7 @@ class PrimeHubSpawner(KubeSpawner):
         with what Kubernetes refuses said in a sentence, and the home PVC this start created
         removed again when no pod was created."""
         ticket = self._ticket = uuid.uuid4().hex
-        future = asyncio.ensure_future(self._start_or_undo())
+        future = asyncio.ensure_future(self._start_in_time(self._start_or_undo()))
         future.add_done_callback(lambda _: self._reservations.release(ticket))
         return future
 
@@ -395,13 +423,15 @@ class PrimeHubSpawner(KubeSpawner):
             # between, and from here every check counts this one.
             self._reservations.reserve(self._ticket, *self._quota_keys(choice.menu.group),
                                        usage_of(choice.instance_type), self._watched_pods())
+        missing_claims = await self._missing_claims(choice)
         # The operator's hook as configured, not as the previous start left it.
         post_start = self._configured.get("lifecycle_hooks", self.lifecycle_hooks).get("postStart")
         settings = PodSettings(
             home_dir=self.home_dir, home_volume=self.manage_home_volume, pvc_name=self.pvc_name,
             default_home_size=self.default_home_size, project_root=self.project_root,
             dataset_mount_root=self.dataset_mount_root, pod_name=self.pod_name,
-            post_start=post_start, grant_sudo=self.grant_sudo, chown_extra=self.chown_extra)
+            post_start=post_start, grant_sudo=self.grant_sudo, chown_extra=self.chown_extra,
+            missing_claims=missing_claims)
         conflict = post_start_conflict(post_start)
         if conflict and not PrimeHubSpawner._post_start_conflict_logged:
             PrimeHubSpawner._post_start_conflict_logged = True
@@ -452,6 +482,84 @@ class PrimeHubSpawner(KubeSpawner):
             if new_pvc:
                 await self._undo_pvc()
             raise self._kube_unreachable(type(e).__name__) from None
+
+    # ---- why a server has not started (pending.py) -----------------------------------------
+
+    async def _missing_claims(self, choice) -> frozenset[str]:
+        """The dataset and group volume claims of `choice` that do not exist: their volumes
+        are left out of the pod, with a notice, rather than holding the whole server in
+        Pending. A claim the API server cannot confirm missing is mounted as planned. Also
+        remembers what this start asks for, to explain a pod that waits."""
+        self._pending_facts = start_facts(choice)
+        uses = volume_claims(choice)
+        absent = await asyncio.gather(*(self._k8s_absent("persistent_volume_claim", use.claim)
+                                        for use in uses))
+        missing = [use for use, gone in zip(uses, absent, strict=True) if gone]
+        self._pending_notices = [left_out_notice(use) for use in missing]
+        for use in missing:
+            self.log.warning("Start of %s: %s left out, its claim %s does not exist",
+                             self._log_name, use.what, use.claim)
+        return frozenset(use.claim for use in missing)
+
+    def _start_facts(self) -> StartFacts:
+        """What this start asks of the cluster, with the image and pull secrets of the pod."""
+        secrets = self.image_pull_secrets
+        names = [secrets] if isinstance(secrets, str) else [
+            s.get("name", "") if isinstance(s, dict) else str(s) for s in secrets or []]
+        return replace(self._pending_facts, image=self.image,
+                       pull_secrets=tuple(n for n in names if n))
+
+    async def progress(self):
+        """KubeSpawner's progress from the pod's events, with the events that say why the
+        pod waits (no node fits, the image cannot be pulled, a volume is missing) told in
+        a sentence naming what this start asked for, and the volumes left out said as soon
+        as they are known (not only when the next event comes)."""
+        events = super().progress()
+        said = 0
+        upcoming = asyncio.ensure_future(events.__anext__())
+        try:
+            while True:
+                await asyncio.wait({upcoming}, timeout=1)
+                notices = self._pending_notices
+                for notice in notices[said:]:
+                    yield {"message": notice}
+                said = len(notices)
+                if not upcoming.done():
+                    continue
+                try:
+                    event = upcoming.result()
+                except StopAsyncIteration:
+                    return
+                raw = event.get("raw_event")
+                sentence = explain(raw, self._start_facts()) if isinstance(raw, dict) else None
+                yield {**event, "message": sentence} if sentence else event
+                upcoming = asyncio.ensure_future(events.__anext__())
+        finally:
+            if not upcoming.done():
+                upcoming.cancel()
+                await asyncio.wait({upcoming})  # KubeSpawner's generator is not running
+            await events.aclose()
+
+    async def _start_in_time(self, starting):
+        """Await `starting`; shortly before JupyterHub's `start_timeout` ends it, end it
+        with the reason its pod waits, when the pod's events tell one: JupyterHub's own
+        timeout says nothing the user can act on."""
+        # Nothing of a previous start is said about this one.
+        self._pending_facts, self._pending_notices = StartFacts(), []
+        task = asyncio.ensure_future(starting)
+        margin = min(2.0, self.start_timeout / 10)
+        try:
+            await asyncio.wait({task}, timeout=max(self.start_timeout - margin, 0))
+            cause = None if task.done() else pending_cause(self.events, self._start_facts())
+            if cause is None:
+                return await task
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        task.cancel()
+        self.log.warning("Start of %s gave up after %ss: %s", self._log_name,
+                         self.start_timeout, cause)
+        raise refusal(503, timeout_sentence(cause, self.start_timeout))
 
     async def _make_create_pod_request(self, pod, request_timeout):
         """KubeSpawner's pod create, without the ERROR line it writes when the API server

@@ -19,7 +19,15 @@ def stack():
     try:
         devstack.up()
     except proc.PartFailed as e:
+        if not already:
+            devstack.down()
         pytest.fail(f"The real stack did not start: {e}", pytrace=False)
+    except BaseException:
+        # Whatever stopped `up` half-way (bad demo data, an API error): leave no part
+        # running to hold the fixed ports for the next run.
+        if not already:
+            devstack.down()
+        raise
     yield devstack
     if not already:
         devstack.down()

@@ -10,6 +10,6 @@ DEMO_DATA = Path(__file__).resolve().parent.parent / "devstack" / "demo-data.yam
 KINDS = ("InstanceType", "Image", "Dataset")
 
 
-def demo_objects() -> list[dict]:
+def demo_objects(kinds: tuple[str, ...] = KINDS) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(DEMO_DATA.read_text())
-            if doc and doc.get("kind") in KINDS]
+            if doc and doc.get("kind") in kinds]

@@ -15,7 +15,7 @@ import sys
 from kubernetes_asyncio.client.rest import ApiException
 
 from . import env as envs
-from . import runtime, status
+from . import images, runtime, status
 from .api import Reporter, call, now
 from .nodes import NodeShape
 from .runtime import Runner
@@ -67,6 +67,11 @@ class PodLifecycle:
                                     runtime.root_jupyter_config())
         image = container.get("image") or "<none>"
         where = _field_path(container)
+        failure = images.pull_failure(image)
+        if failure:
+            runner.tasks.append(asyncio.create_task(
+                self.pull_fails(pod, runner, image, failure, where)))
+            return
         await self.reporter.event(pod, "Pulling",
                                   f'Pulling image "{image}" (not pulled: local kubelet)',
                                   field_path=where)
@@ -92,6 +97,30 @@ class PodLifecycle:
         await self.reporter.patch_status(pod, self._running(pod, runner, ready=False))
         runner.tasks.append(asyncio.create_task(self.wait_ready(pod, container, runner)))
         runner.tasks.append(asyncio.create_task(self.wait_exit(pod, runner)))
+
+    async def pull_fails(self, pod: dict, runner: Runner, image: str, failure: str,
+                         where: str) -> None:
+        """A pull that cannot succeed, told as a real kubelet tells it, again after each
+        back-off, until the pod goes; the pod stays Pending."""
+        ip, delay = runner.ip, images.BACK_OFF_FIRST
+        while self.runners.get(runner.name) is runner:
+            log.info("pod %s: image %s cannot be pulled", runner.name, image)
+            await self.reporter.event(pod, "Pulling", f'Pulling image "{image}"',
+                                      field_path=where)
+            await self.reporter.event(pod, "Failed", f'Failed to pull image "{image}": '
+                                      f"{failure}", "Warning", field_path=where)
+            await self.reporter.event(pod, "Failed", "Error: ErrImagePull", "Warning",
+                                      field_path=where)
+            await self.reporter.patch_status(pod, status.waiting_status(
+                pod, ip, "ErrImagePull", failure, now()))
+            await self.reporter.event(pod, "BackOff", f'Back-off pulling image "{image}"',
+                                      field_path=where)
+            await self.reporter.event(pod, "Failed", "Error: ImagePullBackOff", "Warning",
+                                      field_path=where)
+            await self.reporter.patch_status(pod, status.waiting_status(
+                pod, ip, "ImagePullBackOff", f'Back-off pulling image "{image}"', now()))
+            await asyncio.sleep(delay)
+            delay = images.next_back_off(delay)
 
     @staticmethod
     def _running(pod: dict, runner: Runner, ready: bool) -> dict:
@@ -164,6 +193,8 @@ class PodLifecycle:
                 task.cancel()
 
     def forget(self, runner: Runner) -> None:
+        for task in runner.tasks:  # a pull still backing off
+            task.cancel()
         if self.runners.get(runner.name) is runner:
             del self.runners[runner.name]
         self.addresses.release(runner.ip)

@@ -92,6 +92,22 @@ def running_status(pod: dict, process: Process, ready: bool, stamp: str) -> dict
     return status
 
 
+def waiting_status(pod: dict, ip: str, reason: str, message: str, stamp: str) -> dict:
+    """The pod is on its node but its containers wait (an image that cannot be pulled)."""
+    flag = [{"type": t, "status": "True", "lastTransitionTime": stamp}
+            for t in ("PodScheduled", "PodReadyToStartContainers", "Initialized")]
+    waiting = [{"type": t, "status": "False", "reason": "ContainersNotReady",
+                "lastTransitionTime": stamp} for t in ("ContainersReady", "Ready")]
+    return {
+        "phase": "Pending", **_addresses(ip), "conditions": flag + waiting,
+        "containerStatuses": [
+            {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
+             "started": False, "restartCount": 0,
+             "state": {"waiting": {"reason": reason, "message": message}, "running": None,
+                       "terminated": None}}
+            for c in pod["spec"]["containers"]]}
+
+
 def exit_code_of(returncode: int) -> int:
     """A process's exit code as a container's: killed by signal N reads 128 + N."""
     return returncode if returncode >= 0 else 128 - returncode

@@ -62,6 +62,9 @@ class Edge:
 
     def reset(self):
         self.api = FakeCoreV1Api()
+        # The dataset and group claims that PrimeHub's controllers made for the demo data.
+        for claim in demo_objects(("PersistentVolumeClaim",)):
+            self.api.pvcs[f"{NAMESPACE}/{claim['metadata']['name']}"] = claim
         self.catalog_cache = FakeCatalogCache(demo_objects())
         self.keycloak = demo_realm()
         # Swapped in place, so that the reflector the spawners hold sees the new pods.

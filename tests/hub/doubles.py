@@ -129,9 +129,11 @@ def running_pod(name: str, user: str, group: str, limits: Mapping) -> dict:
 # ---- the custom resources ----------------------------------------------------------------
 
 class FakeCatalogCache:
-    """The CR watch, loaded: `catalog` is parsed from the given CR dicts."""
+    """The CR watch, loaded: `catalog` is parsed from the given CR dicts; `rejected` is what
+    the real watch would have left out (check.Rejected), as given."""
 
-    def __init__(self, objects: Iterable[Mapping]):
+    def __init__(self, objects: Iterable[Mapping], rejected: Iterable = ()):
+        self.rejected = tuple(rejected)
         kinds: dict[str, dict] = {kind: {} for kind in PARSERS}
         for obj in objects:
             entry = PARSERS[obj["kind"]](obj)
@@ -148,6 +150,7 @@ class UnloadedCatalogCache:
     """The CR watch before its first list (API server unreachable since the hub started)."""
 
     catalog = Catalog()
+    rejected = ()
     loaded = False
 
     async def wait_loaded(self, timeout: float) -> bool:

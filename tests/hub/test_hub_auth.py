@@ -216,6 +216,9 @@ def authenticator(**settings) -> PrimeHubAuthenticator:
 @pytest.mark.parametrize("settings, error, sentence", [
     pytest.param({"keycloak_url": None}, ValueError,
                  "PrimeHubAuthenticator.keycloak_url is not set", id="missing-keycloak-url"),
+    # "" equals the trait's default, so no validator sees it (an unset environment variable).
+    pytest.param({"keycloak_url": ""}, ValueError,
+                 "PrimeHubAuthenticator.keycloak_url is not set", id="empty-keycloak-url"),
     pytest.param({"keycloak_url": "http://keycloak:8080/realms/primehub"}, ValueError,
                  "PrimeHubAuthenticator.keycloak_url is Keycloak's base URL; set the realm "
                  "with PrimeHubAuthenticator.realm.", id="keycloak-url-with-realm"),
@@ -233,6 +236,9 @@ def authenticator(**settings) -> PrimeHubAuthenticator:
     pytest.param({"client_secret": None}, ValueError,
                  "PrimeHubAuthenticator.client_id and client_secret must be set",
                  id="no-client-secret"),
+    pytest.param({"client_id": ""}, ValueError,
+                 "PrimeHubAuthenticator.client_id and client_secret must be set",
+                 id="empty-client-id"),
     pytest.param({"allowed_roles": {"hub-user"}, "allow_all": True}, ValueError,
                  "PrimeHubAuthenticator.allowed_roles is set, but Authenticator.allow_all = True "
                  "lets every Keycloak user in, so allowed_roles would be ignored; remove one "
@@ -248,6 +254,14 @@ def test_configuration_errors_name_the_setting(settings, error, sentence):
     with pytest.raises(error) as raised:
         authenticator(**settings)
     assert sentence in str(raised.value)
+
+
+@pytest.mark.parametrize("setting", ["refresh_pre_spawn", "enable_auth_state"])
+def test_required_switches_stay_on_after_start_too(setting):
+    auth = authenticator(**{setting: True})
+    with pytest.raises(ValueError, match=f"PrimeHubAuthenticator.{setting} must stay True"):
+        setattr(auth, setting, False)
+    assert getattr(auth, setting) is True
 
 
 def test_configuration_defaults_make_a_keycloak_client():

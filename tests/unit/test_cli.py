@@ -6,10 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 import stat
+from pathlib import Path
 
+import httpx
 import pytest
+from builders import dataset_cr, image_cr, instance_type_cr, make_group, make_pod, make_user
 
 from primehub_spawner import cli
+from primehub_spawner.keycloak import KeycloakError, KeycloakUnavailable
 from primehub_spawner.keycloak_setup import (
     ClientSpec,
     Finding,
@@ -19,6 +23,7 @@ from primehub_spawner.keycloak_setup import (
     plan_everyone,
     plan_service_account,
 )
+from primehub_spawner.labels import escape_label
 
 SPEC = ClientSpec(client_id="jupyterhub", hub_url="https://hub.example.org")
 CALLBACK = "https://hub.example.org/hub/oauth_callback"
@@ -300,3 +305,205 @@ def test_plan_everyone(group, defaults, wrong, create, make_default):
     assert [f.wrong for f in findings] == wrong
     assert (create_, make_default_) == (create, make_default)
     assert all(f.fix for f in findings)
+
+
+# ---- check and explain ------------------------------------------------------------------------
+
+CLUSTER = {"InstanceType": [instance_type_cr("small"), instance_type_cr("broken",
+                                                                         **{"limits.cpu": None})],
+           "Image": [image_cr("base")], "Dataset": [dataset_cr("data")]}
+KEYCLOAK = ["--keycloak-url", "http://127.0.0.1:9"]
+CREDENTIALS = {"KEYCLOAK_ADMIN_USER": "admin", "KEYCLOAK_ADMIN_PASSWORD": "s3cret"}
+
+
+@pytest.mark.parametrize("argv, expected", [
+    pytest.param(["check", *KEYCLOAK],
+                 {"namespace": "hub", "kubeconfig": None, "role_prefix": "", "realm": "primehub",
+                  "admin_realm": "master", "run": cli.run_check}, id="check-defaults"),
+    pytest.param(["check", *KEYCLOAK, "--namespace", "ns", "--kubeconfig", "k.yaml",
+                  "--role-prefix", "c1", "--realm", "r"],
+                 {"namespace": "ns", "kubeconfig": Path("k.yaml"), "role_prefix": "c1",
+                  "realm": "r"}, id="check-everything-given"),
+    pytest.param(["explain", "alice", *KEYCLOAK],
+                 {"user": "alice", "group": None, "everyone_group": "everyone", "namespace": "hub",
+                  "run": cli.run_explain}, id="explain-defaults"),
+    pytest.param(["explain", "alice", "--group", "/a/team", "--everyone-group", "all",
+                  *KEYCLOAK], {"group": "/a/team", "everyone_group": "all"},
+                 id="explain-group"),
+])
+def test_check_and_explain_arguments(argv, expected, monkeypatch):
+    monkeypatch.delenv("PRIMEHUB_NAMESPACE", raising=False)
+    args = cli.parser().parse_args(argv)
+    assert {key: getattr(args, key) for key in expected} == expected
+
+
+def test_the_namespace_defaults_to_the_environment(monkeypatch):
+    monkeypatch.setenv("PRIMEHUB_NAMESPACE", "team")
+    assert cli.parser().parse_args(["check", *KEYCLOAK]).namespace == "team"
+
+
+@pytest.mark.parametrize("prefix", ["c1:", " c1", "a b:"])
+def test_a_role_prefix_with_a_colon_or_spaces_is_refused(prefix, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.parser().parse_args(["check", *KEYCLOAK, "--role-prefix", prefix])
+    assert exit_.value.code == 2
+    assert "must not contain ':' or spaces" in capsys.readouterr().err
+
+
+def test_explain_needs_a_user(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.parser().parse_args(["explain", *KEYCLOAK])
+    assert exit_.value.code == 2
+    assert "the following arguments are required: user" in capsys.readouterr().err
+
+
+class FakeOperatorKeycloak:
+    """The realm at the I/O edge: its role names and the demo users' entitlements."""
+    roles = ("it:small", "it:ghost", "img:base", "ds:data", "offline_access")
+
+    def __init__(self, args):
+        pass
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        pass
+
+    async def realm_roles(self):
+        return list(self.roles)
+
+    async def user_entitlements(self, username):
+        user = make_user([make_group("lab", ["it:small", "img:base", "ds:data"])],
+                         make_group("everyone", ["it:broken"]), username=username)
+        return user
+
+
+@pytest.fixture
+def edge(monkeypatch):
+    """The cluster and the realm as the commands read them; what each read asked for."""
+    asked = []
+
+    async def read_cluster(args, pods=False):
+        asked.append((args.namespace, pods))
+        pod = make_pod("jupyter-alice", escape_label("alice"), escape_label("lab"), {"cpu": "1"})
+        return CLUSTER, [pod] if pods else []
+    monkeypatch.setattr(cli, "read_cluster", read_cluster)
+    monkeypatch.setattr(cli, "OperatorKeycloak", FakeOperatorKeycloak)
+    return asked
+
+
+def test_check_lists_each_problem_and_exits_1(edge, capsys):
+    status = cli.main(["check", *KEYCLOAK])
+    out, err = capsys.readouterr()
+    assert (status, err) == (1, "")
+    assert out.splitlines() == [
+        "InstanceType broken is left out of every menu: limits.cpu is required",
+        "role it:ghost names no InstanceType: there is no InstanceType ghost in namespace hub"]
+    assert edge == [("hub", False)]
+
+
+def test_check_exits_0_when_nothing_is_wrong(edge, monkeypatch, capsys):
+    monkeypatch.setitem(CLUSTER, "InstanceType", [instance_type_cr("small")])
+    monkeypatch.setattr(FakeOperatorKeycloak, "roles", ("it:small", "offline_access"))
+    assert cli.main(["check", *KEYCLOAK, "--namespace", "ns"]) == 0
+    assert capsys.readouterr().out == (
+        "Nothing wrong: 1 instance types, 1 images and 1 datasets in namespace ns; every "
+        "access role of realm primehub names one of them.\n")
+
+
+def test_explain_prints_a_table_per_group(edge, capsys):
+    assert cli.main(["explain", "alice", *KEYCLOAK]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[:3] == ["User alice", "", "Group lab"]
+    assert "  small          available  lab (it:small)        Granted by lab through it:small." \
+        in lines
+    assert any(line.split()[:3] == ["broken", "malformed", "everyone"] for line in lines)
+    assert edge == [("hub", True)]
+
+
+def test_explain_of_a_group_the_user_is_not_in_exits_1(edge, capsys):
+    assert cli.main(["explain", "alice", "--group", "nope", *KEYCLOAK]) == 1
+    assert capsys.readouterr().out == "User alice\nalice is not a member of group 'nope'.\n"
+
+
+def test_check_without_credentials_exits_2(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("KEYCLOAK_ADMIN_USER", raising=False)
+    kubeconfig = tmp_path / "missing.yaml"
+    assert cli.main(["check", *KEYCLOAK, "--kubeconfig", str(kubeconfig)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"primehub-spawner check: Could not read Kubernetes credentials from "
+                          f"kubeconfig {kubeconfig}")
+    assert "Traceback" not in err
+
+
+def test_an_unreachable_api_server_is_a_sentence(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "TIMEOUT", 2)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t0ken}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n")
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["check", *KEYCLOAK, "--kubeconfig", str(kubeconfig)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("primehub-spawner check: Kubernetes at http://127.0.0.1:9 could not be "
+                          "reached (")
+    assert "t0ken" not in err and "Traceback" not in err
+
+
+def keycloak_at(handler):
+    args = cli.parser().parse_args(["check", "--keycloak-url", "https://id"])
+    return cli.OperatorKeycloak(args, environ=CREDENTIALS,
+                                transport=httpx.MockTransport(handler))
+
+
+async def test_the_operator_logs_in_as_the_admin_and_reads_the_roles():
+    seen = []
+
+    def handler(request):
+        seen.append((request.method, request.url.path, request.headers.get("authorization")))
+        if request.url.path == "/realms/master/protocol/openid-connect/token":
+            form = dict(x.split("=") for x in request.content.decode().split("&"))
+            assert form == {"grant_type": "password", "client_id": "admin-cli",
+                            "username": "admin", "password": "s3cret"}
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 60})
+        return httpx.Response(200, json=[{"name": "it:small"}, {"name": "offline_access"}])
+
+    async with keycloak_at(handler) as keycloak:
+        assert await keycloak.realm_roles() == ["it:small", "offline_access"]
+        assert await keycloak.realm_roles() == ["it:small", "offline_access"]
+    assert seen == [("POST", "/realms/master/protocol/openid-connect/token", None),
+                    ("GET", "/admin/realms/primehub/roles", "Bearer tok"),
+                    ("GET", "/admin/realms/primehub/roles", "Bearer tok")]
+
+
+@pytest.mark.parametrize("token, roles, sentence", [
+    pytest.param(httpx.Response(401, json={"error": "unauthorized"}), None,
+                 "Keycloak at https://id refused the admin credentials in $KEYCLOAK_ADMIN_USER "
+                 "and $KEYCLOAK_ADMIN_PASSWORD (realm master).", id="refused"),
+    pytest.param(httpx.Response(400, json={"error": "invalid_grant"}), None,
+                 "Keycloak at https://id refused the admin credentials in $KEYCLOAK_ADMIN_USER "
+                 "and $KEYCLOAK_ADMIN_PASSWORD (realm master).", id="invalid-grant"),
+    pytest.param(httpx.Response(200, text="<html>proxy</html>"), None,
+                 "Keycloak at https://id answered the admin login with HTTP 200 and no token.",
+                 id="not-json"),
+    pytest.param(httpx.Response(200, json={"access_token": "tok"}), httpx.Response(404),
+                 "Realm primehub does not exist in https://id.", id="no-realm"),
+    pytest.param(httpx.Response(200, json={"access_token": "tok"}),
+                 httpx.Response(200, json={"roles": []}),
+                 "Keycloak at https://id answered the realm's roles in a shape the Admin API "
+                 "does not have.", id="odd-roles"),
+])
+async def test_keycloak_answers_are_sentences(token, roles, sentence, capsys):
+    def handler(request):
+        return token if request.url.path.endswith("/token") else roles
+
+    async with keycloak_at(handler) as keycloak:
+        with pytest.raises((KeycloakError, KeycloakUnavailable)) as raised:
+            await keycloak.realm_roles()
+    assert str(raised.value) == sentence
+    assert "s3cret" not in str(raised.value)

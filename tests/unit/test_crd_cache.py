@@ -49,6 +49,18 @@ def test_a_malformed_object_is_left_out_and_logged_once_per_version(cache, caplo
     assert set(cache.catalog.images) == {"good", "bad"}
 
 
+def test_the_rejected_objects_and_their_reasons_follow_the_objects(cache):
+    """What the admin's explain page shows as malformed."""
+    cache._replace_all("Image", [image("good", 1), image("bad", 1, type="quantum")])
+    assert [(r.kind, r.name) for r in cache.rejected] == [("Image", "bad")]
+    assert "quantum" in cache.rejected[0].reason
+    cache._store("Image", image("bad", 2))  # fixed
+    assert cache.rejected == ()
+    cache._store("Image", image("bad", 3, type="quantum"))
+    cache._forget("Image", "bad")  # deleted
+    assert cache.rejected == ()
+
+
 def test_the_catalog_is_built_once_per_change(cache):
     cache._replace_all("Image", [image("a", 1)])
     first = cache.catalog
