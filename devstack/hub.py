@@ -35,7 +35,9 @@ def api_token() -> str:
     return (STATE / "api_token").read_text().strip()
 
 
-def start(kubeconfig: str) -> None:
+def start(kubeconfig: str, settings: dict[str, str] | None = None) -> None:
+    """Start the hub unless it runs; `settings` are extra environment variables its
+    configuration reads (PRIMEHUB_CULL_TIMEOUT, say)."""
     if proc.pid_of("jupyterhub"):
         return
     prepare()
@@ -49,6 +51,7 @@ def start(kubeconfig: str) -> None:
         # This checkout's package, also where the venv's editable install is another
         # checkout's (a git worktree sharing the venv): the hub runs from .devstack/hub.
         "PYTHONPATH": str(proc.ROOT),
+        **(settings or {}),
     }
     jupyterhub = shutil.which("jupyterhub", path=env["PATH"]) or "jupyterhub"
     proc.spawn("jupyterhub", [jupyterhub, "-f", str(DEVSTACK / "jupyterhub_config.py")],

@@ -5,6 +5,7 @@ everything on loopback: Keycloak on 18080, the kube-apiserver on 16443 (reached 
 restricted `primehub-hub` credential, through KUBECONFIG), the proxy on 18000.
 """
 import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,23 @@ c.JupyterHub.cleanup_servers = True
 # An admin API token for scripts and tests (.devstack/env exports it).
 c.JupyterHub.services = [{"name": "devstack", "api_token": (STATE / "api_token").read_text().strip()}]
 c.JupyterHub.load_roles = [{"name": "admin", "services": ["devstack"]}]
+
+# Idle servers are stopped by jupyterhub-idle-culler, as in the top-level example and the
+# z2jh values: a service the hub starts, whose role lets it list users, read their activity
+# and servers, and stop servers, nothing more. An hour idle, checked every 5 minutes; the
+# environment may shorten both (tests/stack/test_idle_culler.py restarts the hub so).
+CULL_TIMEOUT = int(os.environ.get("PRIMEHUB_CULL_TIMEOUT", "3600"))
+CULL_EVERY = int(os.environ.get("PRIMEHUB_CULL_EVERY", "300"))
+c.JupyterHub.services.append({
+    "name": "idle-culler",
+    "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+                f"--timeout={CULL_TIMEOUT}", f"--cull-every={CULL_EVERY}"],
+})
+c.JupyterHub.load_roles.append({
+    "name": "idle-culler",
+    "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    "services": ["idle-culler"],
+})
 
 c.PrimeHubAuthenticator.keycloak_url = "http://127.0.0.1:18080"
 c.PrimeHubAuthenticator.realm = "primehub"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import functools
 import json
-import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 import jinja2
+from jupyterhub.handlers.pages import SpawnHandler
 from kubernetes_asyncio.client import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.clients import shared_client
@@ -28,6 +29,7 @@ from tornado import web
 from traitlets import Bool, Float, Unicode, default, validate
 
 from .crd_cache import shared_catalog_cache
+from .deeplink import DeepLink, page_url, read_deep_link
 from .entitlements import UserEntitlements
 from .errors import refusal
 from .form import FormView, make_form_view
@@ -109,26 +111,6 @@ def _literal(value):
     if isinstance(value, dict):
         return {k: _literal(v) for k, v in value.items()}
     return value
-
-
-class DeepLinkOnly(Exception):
-    """Query arguments on /hub/spawn preselect the form; they never start a server."""
-    jupyterhub_message = None  # JupyterHub then renders the form without an error line
-
-
-class _DeepLinkLogFilter(logging.Filter):
-    """JupyterHub logs a refused query-argument spawn as an error with a traceback; for a
-    deep link that is the expected path, so say it in one INFO line instead."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], DeepLinkOnly):
-            record.levelno, record.levelname = logging.INFO, "INFO"
-            record.msg, record.args = "Deep link to /hub/spawn: preselecting the form", ()
-            record.exc_info = record.exc_text = None
-        return True
-
-
-_DEEP_LINK_FILTER = _DeepLinkLogFilter()
 
 
 # A start checks up to this many dataset and group claims by name, in parallel; one that
@@ -315,6 +297,7 @@ class PrimeHubSpawner(KubeSpawner):
         self._entitlements: UserEntitlements | None = None
         self._configured: dict = {}
         self.primehub_choice: dict = {}
+        self._deep_link = DeepLink()
         # What this start asks for, and the volumes it leaves out (see _missing_claims).
         self._pending_facts = StartFacts()
         self._pending_notices: list[str] = []
@@ -339,10 +322,37 @@ class PrimeHubSpawner(KubeSpawner):
         return cache.catalog
 
     async def run_auth_state_hook(self, auth_state):
-        """Keep the entitlements the authenticator stored; called before every form and start."""
+        """Keep the entitlements the authenticator stored; called before every form and start.
+        On the spawn page, also take the deep link off the request (see _take_deep_link)."""
         data = (auth_state or {}).get(AUTH_STATE_KEY)
         self._entitlements = UserEntitlements.from_json(data) if data else None
+        self._take_deep_link()
         await super().run_auth_state_hook(auth_state)
+
+    def _take_deep_link(self) -> None:
+        """Read a GET of the spawn page's query into `_deep_link`, and empty the request's
+        `query_arguments`.
+
+        JupyterHub's SpawnHandler (5.5 to 6.1) calls this hook, then starts a server from
+        whatever is left in `request.query_arguments` through `options_from_query`, logging
+        anything that raises there as an error. A deep link only preselects the form, so
+        nothing is left there: JupyterHub renders the form as for a plain visit. Its own
+        arguments (`next`, `display_name`, `_xsrf`) stay in `request.arguments`,
+        `request.query` and `request.uri`, where it reads them."""
+        handler = getattr(self, "handler", None)
+        if not isinstance(handler, SpawnHandler) or handler.request.method != "GET":
+            return  # a start keeps the link it came from (a refused start shows it again)
+        request = handler.request
+        self._deep_link = read_deep_link({
+            name: [v.decode("utf-8", "replace") for v in values]
+            for name, values in request.query_arguments.items()})
+        request.query_arguments = {}
+
+    def _deep_link_next_url(self) -> str:
+        """Where JupyterHub sends the browser once the server is up: the link's path in the
+        user's server, or "" for JupyterHub's own choice."""
+        path = self._deep_link.path
+        return page_url(self.user.server_url(self.name), path) if path else ""
 
     def _current_entitlements(self, max_age: float | None) -> UserEntitlements:
         entitlements = self._entitlements
@@ -406,14 +416,10 @@ class PrimeHubSpawner(KubeSpawner):
         return options_from_form(formdata)
 
     def options_from_query(self, query_data):
-        # The handler that logs the refusal below; its logger is the hub's, which is not
-        # always the spawner's own (traitlets gives a spawner the application's logger only
-        # when the hub is the application singleton).
-        handler_log = getattr(getattr(self, "handler", None), "log", self.log)
-        if _DEEP_LINK_FILTER not in handler_log.filters:
-            handler_log.addFilter(_DEEP_LINK_FILTER)
-        raise DeepLinkOnly("Query arguments preselect the Server Options form; "
-                           "a server starts only from the form or the REST API.")
+        # run_auth_state_hook takes every query argument of the spawn page off the request,
+        # so JupyterHub finds none to start from; should another path bring some, refuse.
+        raise refusal(400, "Query arguments only preselect the Server Options form; start "
+                           "the server from the form or the REST API.")
 
     async def get_options_form(self):
         catalog = await self._catalog()
@@ -428,12 +434,15 @@ class PrimeHubSpawner(KubeSpawner):
         view = make_form_view(entitlements, catalog, prefix=self.role_prefix,
                               usage=self._usage if self.enforce_quota else None,
                               preselect=preselect, autolaunch=autolaunch, explain=explain)
+        if explain and self._deep_link.notices:
+            view = dataclasses.replace(view, notices=(*self._deep_link.notices, *view.notices))
         handler = getattr(self, "handler", None)
-        return template.render(view=view, get_url=handler.request.path if handler else "")
+        return template.render(view=view, get_url=handler.request.path if handler else "",
+                               next_url=self._deep_link_next_url())
 
     def _preselection(self) -> tuple[dict, bool, bool]:
         """(what to preselect, autolaunch, explain what is not available): the refused choice
-        being re-rendered, or a deep link (the form's no-JavaScript group switch is one too:
+        being re-rendered, or the deep link (the form's no-JavaScript group switch is one too:
         a link carrying only `?group=`)."""
         handler = getattr(self, "handler", None)
         # JupyterHub clears `handler` when a start fails, before it re-renders the form; its
@@ -441,13 +450,8 @@ class PrimeHubSpawner(KubeSpawner):
         if handler is None or handler.request.method == "POST":
             options = self.user_options
             return (dict(options) if isinstance(options, dict) else {}), False, False
-
-        def arg(*names):
-            return next((v for v in (handler.get_argument(n, None) for n in names) if v), None)
-
-        preselect = {"group": arg("group"), "instance_type": arg("instancetype", "instance_type"),
-                     "image": arg("image")}
-        return preselect, arg("autolaunch") == "1", True
+        link = self._deep_link
+        return dict(link.preselect), link.autolaunch, True
 
     # ---- the start ----------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ The hub is real; the catalog, the realm and the pod watch are the doubles of dou
 Reading is done without JavaScript: what the HTML says is selected, disabled and shown.
 The page carries the chosen group's lists only; `?group=` shows another group's.
 """
-import logging
 
 import pytest
 from doubles import FakeCatalogCache, demo_objects, image_cr, instance_type_cr, running_pod
@@ -161,62 +160,6 @@ async def test_user_without_entitlements_is_told_to_log_in_again(login_as, read_
                             "again through Keycloak.")
 
 
-@pytest.mark.parametrize("query, group, instance_type, image", [
-    ("?group=research&instancetype=gpu-small&image=tf-gpu", "research", "gpu-small", "tf-gpu"),
-    ("?group=research&instance_type=cpu-2&image=pytorch", "research", "cpu-2", "pytorch"),
-    ("?group=class-101&image=private-image", "class-101", "cpu-1", "private-image"),
-    ("?group=research", "research", "cpu-1", "base-notebook"),
-])
-async def test_deep_link_preselects_and_starts_nothing(login_as, read_page, edge, hub,
-                                                       query, group, instance_type, image):
-    page = await spawn_page(await login_as("alice"), read_page, query)
-    assert page.selected_group == group
-    assert page.section(group).checked("instance_type") == instance_type
-    assert page.section(group).checked("image") == image
-    assert page.notices == [] and page.error == "" and page.autolaunch == ""
-    assert edge.api.created == []
-    assert not hub.users["alice"].spawner.active
-
-
-# The same sentences as a start refused for the same names (one model decides both).
-@pytest.mark.parametrize("query, notice", [
-    ("?group=nope", "You are not a member of group 'nope', so you cannot launch a server in it."),
-    ("?group=research&instancetype=nope",
-     ("The instance type 'nope' is not available in group Research Lab. "
-     "Available: cpu-1, cpu-2, gpu-small.")),
-    ("?group=research&image=private-image",
-     ("The image 'private-image' is not available in group Research Lab. "
-     "Available: base-notebook, pytorch, research-image, tf-gpu.")),
-    ("?group=class-101&image=building-image",
-     "Image Building Image is not ready yet (it is still being built)."),
-    ("?group=research&instancetype=cpu-1&image=tf-gpu",
-     "Image TensorFlow GPU needs a GPU instance type."),
-])
-async def test_deep_link_to_something_unavailable_gives_a_notice(login_as, read_page, edge,
-                                                                  query, notice):
-    page = await spawn_page(await login_as("alice"), read_page, query)
-    assert page.notices == [notice]
-    assert edge.api.created == []
-
-
-async def test_autolaunch_asks_for_one_confirmation(login_as, read_page, edge, hub):
-    page = await spawn_page(await login_as("alice"), read_page,
-                            "?group=research&instancetype=cpu-2&image=pytorch&autolaunch=1")
-    assert page.autolaunch == (
-        "You are about to start a server in group Research Lab with instance type CPU 2 and "
-        "image PyTorch. Press Start to go on, or change the choice below.")
-    assert edge.api.created == []
-    assert not hub.users["alice"].spawner.active
-
-
-async def test_autolaunch_of_something_unavailable_does_not_confirm(login_as, read_page):
-    page = await spawn_page(await login_as("alice"), read_page,
-                            "?group=research&instancetype=nope&autolaunch=1")
-    assert page.autolaunch == ""
-    assert page.notices[-1] == ("The link asked to start a server at once, but what it names "
-                                "is not available; choose below.")
-
-
 async def test_catalog_not_loaded_is_a_503_sentence(login_as, edge):
     from doubles import UnloadedCatalogCache
     browser = await login_as("alice")
@@ -224,15 +167,6 @@ async def test_catalog_not_loaded_is_a_503_sentence(login_as, edge):
     r = await browser.get("/hub/spawn")
     assert r.status_code == 503
     assert "has not been read from Kubernetes yet" in r.text
-
-
-async def test_a_deep_link_is_logged_as_one_info_line(login_as, read_page, caplog):
-    caplog.set_level(logging.INFO)
-    await spawn_page(await login_as("alice"), read_page, "?group=research")
-    records = [r for r in caplog.records if "query arguments" in r.getMessage()
-               or "Deep link" in r.getMessage()]
-    assert [(r.levelname, r.getMessage(), r.exc_info) for r in records] == [
-        ("INFO", "Deep link to /hub/spawn: preselecting the form", None)]
 
 
 async def test_the_form_template_can_be_replaced(login_as, read_page, hub):

@@ -12,7 +12,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "primehub_spawner"
 
 # Pure: no I/O imports, no awaits; plain arguments in, values or exceptions out.
 PURE = ("_version", "names", "quantities", "labels", "roles", "catalog", "entitlements",
-        "quota", "reservations", "options", "form", "podspec", "pending", "check", "explain", "menu")
+        "quota", "reservations", "options", "form", "podspec", "pending", "check", "explain",
+        "menu", "deeplink")
 # Talk to Keycloak, Kubernetes or the terminal; `errors` builds tornado's HTTPError.
 IO = ("errors", "keycloak", "crd_cache", "keycloak_setup", "cli")
 GLUE = ("authenticator", "spawner", "handlers")
