@@ -73,6 +73,9 @@ class CatalogCache:
         return all(event.is_set() for event in self._loaded.values())
 
     async def wait_loaded(self, timeout: float) -> bool:
+        """Whether every kind has had its first list, waiting at most `timeout` seconds."""
+        if all(e.is_set() for e in self._loaded.values()):
+            return True  # every menu and start after the first: no tasks to make
         try:
             await asyncio.wait_for(
                 asyncio.gather(*(e.wait() for e in self._loaded.values())), timeout)

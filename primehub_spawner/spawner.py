@@ -105,6 +105,8 @@ _TEMPLATED = frozenset({"extra_labels", "extra_annotations", "volumes", "volume_
 def _literal(value):
     """`value` with str.format braces doubled, so KubeSpawner's expansion leaves it as is."""
     if isinstance(value, str):
+        if "{" not in value and "}" not in value:
+            return value  # the common case: nothing to double, no new string
         return value.replace("{", "{{").replace("}", "}}")
     if isinstance(value, list):
         return [_literal(v) for v in value]
@@ -392,6 +394,10 @@ class PrimeHubSpawner(KubeSpawner):
         """Wait for the pod watch's first list, so that the running servers count (after a hub
         restart, too). KubeSpawner keeps a watch whose first list failed and hands it out as
         is, empty: that one is replaced, by one new list that every waiting start shares."""
+        first = getattr(self.pod_reflector, "first_load_future", None)
+        if first is not None and first.done() and not first.cancelled() \
+                and first.exception() is None:
+            return  # listed already: every start after the first, with no task to make
         cls = PrimeHubSpawner
         try:
             await asyncio.wait_for(asyncio.shield(self._start_watching_pods()),
