@@ -52,10 +52,6 @@ c.KubeSpawner.image = "jupyter/base-notebook:latest"
 
 # -- The hub ----------------------------------------------------------------------------------
 c.JupyterHub.template_paths = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")]
-# The admins' page /hub/primehub/explain?user=NAME: what a user can launch in each group and
-# why (the same as `primehub-spawner explain`). JupyterHub logs that extra_handlers is
-# deprecated (it suggests services, which cannot read auth_state in-process); it still works.
-c.JupyterHub.extra_handlers = [("/primehub/explain", "primehub_spawner.handlers.ExplainHandler")]
 c.JupyterHub.hub_ip = "0.0.0.0"
 
 # -- Idle culling -----------------------------------------------------------------------------

@@ -24,8 +24,6 @@ c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "cookie_secret")
 c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
 c.JupyterHub.template_paths = [str(ROOT / "templates")]
-# The admins' page /hub/primehub/explain?user=NAME (primehub_spawner.handlers).
-c.JupyterHub.extra_handlers = [("/primehub/explain", "primehub_spawner.handlers.ExplainHandler")]
 c.JupyterHub.cleanup_servers = True
 
 # An admin API token for scripts and tests (.devstack/env exports it).

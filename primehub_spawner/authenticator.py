@@ -20,6 +20,8 @@ from tornado.httpclient import HTTPClientError
 from traitlets import Bool, Float, Set, Unicode, default, validate
 
 from .errors import refusal
+from .handlers import PATH as EXPLAIN_PATH
+from .handlers import ExplainHandler
 from .keycloak import KeycloakAdmin, KeycloakError, KeycloakUnavailable
 from .names import AUTH_STATE_KEY, shown
 
@@ -145,6 +147,22 @@ class PrimeHubAuthenticator(GenericOAuthenticator):
         True, config=True,
         help="""Re-read the user's entitlements from Keycloak just before every start, so a
         revoked grant cannot start a server. Must stay True.""")
+
+    explain_page = Bool(
+        True, config=True,
+        help="""Serve the admins' page `/hub/primehub/explain?user=NAME`: what a user can
+        launch in each group and why.
+
+        Only users with the `admin:users` scope may read it. False: the hub has no such
+        page (404).""")
+
+    def get_handlers(self, app):
+        """OAuthenticator's login, callback and logout handlers, and the admins' explain
+        page (the hub puts its prefix in front of each path)."""
+        handlers = list(super().get_handlers(app))
+        if self.explain_page:
+            handlers.append((EXPLAIN_PATH, ExplainHandler))
+        return handlers
 
     # ---- defaults that make GenericOAuthenticator a Keycloak client -------------------------
 

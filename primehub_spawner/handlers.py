@@ -6,9 +6,10 @@ refresh (Keycloak is not called to render the page); the catalog and the objects
 rejected from the spawner's shared watch; quota use from KubeSpawner's shared pod watch.
 `explain.py` decides; `templates/explain.html` (autoescaped) shows it.
 
-Register it with `c.JupyterHub.extra_handlers = [(PATH, HANDLER)]`, as the example
-configurations do (JupyterHub puts its hub prefix in front of the path; tornado imports the
-handler by its dotted name, so the setting is plain data, in YAML too).
+PrimeHubAuthenticator registers it (its `get_handlers`, under the hub's prefix) unless
+`PrimeHubAuthenticator.explain_page` is False; no hub setting is needed. It does not import
+the spawner (the authenticator must not): the user's spawner is recognised by the
+`primehub_menu` marker PrimeHubSpawner sets.
 """
 from __future__ import annotations
 
@@ -33,11 +34,9 @@ from .explain import (
     usage_from_pods,
 )
 from .names import AUTH_STATE_KEY, shown
-from .spawner import PrimeHubSpawner
 
 TEMPLATES = Path(__file__).parent / "templates"
 PATH = "/primehub/explain"
-HANDLER = "primehub_spawner.handlers.ExplainHandler"
 # Bootstrap's badge colour for each state.
 BADGES = {AVAILABLE: "success", BLOCKED: "warning", NOT_GRANTED: "secondary",
           NO_RESOURCE: "danger", MALFORMED: "danger"}
@@ -69,7 +68,11 @@ class ExplainHandler(BaseHandler):
             return await self._render(404, name, group,
                                       problem=f"The hub has no user {shown(name)}.")
         spawner = user.spawner
-        if not isinstance(spawner, PrimeHubSpawner):
+        # PrimeHubSpawner's marker, rather than an isinstance check: this module is imported
+        # by the authenticator, which must not import the spawner. The page uses the
+        # spawner's _catalog(), _catalog_cache(), enforce_quota, pod_reflector,
+        # _start_watching_pods(), _watched_pods() and role_prefix.
+        if not getattr(spawner, "primehub_menu", False):
             raise refusal(500, "The hub's spawner is not PrimeHubSpawner, whose menu this "
                                "page explains.")
         auth_state = await user.get_auth_state() or {}

@@ -5,12 +5,14 @@ custom-resource cache, the Keycloak Admin REST client, the proxy and the noteboo
 One hub per test module (starting one costs about a second). A module may define
 `hub_config(c: Config, edge: Edge)` to change the hub's configuration. Every test starts
 from a clean edge: no pods, the demo catalog and realm, no users but the ones it logs in.
+The records the hub logs while it is made and started are the `hub_start_records` fixture.
 
 Nothing here loads a kubeconfig or reaches the network.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from pathlib import Path
@@ -120,12 +122,21 @@ async def hub(request, edge, tmp_path_factory):
         KubeSpawner.reflectors[("events", NAMESPACE)] = FakeEventReflector()
         MockHub.clear_instance()
         allow_all_set = "allow_all" in config.Authenticator
+        # The hub's log from its first line: the settings are loaded, and warned about, as
+        # the hub is made, before its logger propagates, by the handlers its logging_config
+        # (traitlets') names.
+        start_log = _Records()
+        config.MockHub.logging_config = {
+            "handlers": {"test_start": {"()": lambda: start_log}},
+            "loggers": {MockHub.__name__: {"handlers": ["console", "test_start"]}}}
         app = MockHub.instance(config=config)
         if not allow_all_set:
             # MockHub forces allow_all on; keep the authenticator's own default instead.
             app.config.Authenticator.pop("allow_all", None)
         await app.initialize([])
         await app.start()
+        start_log.recording = False
+        app._test_start_records = start_log.records
         try:
             yield app
         finally:
@@ -134,6 +145,23 @@ async def hub(request, edge, tmp_path_factory):
             await stop_hub(app)
             KubeSpawner.reflectors.pop(("pods", NAMESPACE), None)
             KubeSpawner.reflectors.pop(("events", NAMESPACE), None)
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.recording = True
+
+    def emit(self, record):
+        if self.recording:
+            self.records.append(record)
+
+
+@pytest.fixture
+def hub_start_records(hub) -> list[logging.LogRecord]:
+    """What the module's hub logged while it was made and started."""
+    return hub._test_start_records
 
 
 async def stop_hub(app):

@@ -1,29 +1,55 @@
 """The admin page /hub/primehub/explain (handlers.py) in a real JupyterHub: an admin sees
 what a user can launch in each group and why, from the user's stored entitlements, the
-catalog cache and the pod watch; everyone else is refused; hostile names are escaped."""
+catalog cache and the pod watch; everyone else is refused; hostile names are escaped.
+
+PrimeHubAuthenticator serves the page: the hub here has no setting for it, and users log in
+through (fake) Keycloak."""
 from __future__ import annotations
 
-import ast
-import re
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 import yaml
 from bs4 import BeautifulSoup
-from doubles import FakeCatalogCache, demo_objects, image_cr, running_pod
-from tornado.util import import_object
+from doubles import FakeCatalogCache, FakeOIDC, demo_objects, image_cr, running_pod
+from jupyterhub.app import JupyterHub
+from traitlets.config import Config
 
+from primehub_spawner.authenticator import PrimeHubAuthenticator
 from primehub_spawner.check import Rejected
 from primehub_spawner.entitlements import Group, UserEntitlements
-from primehub_spawner.handlers import HANDLER, PATH, ExplainHandler
+from primehub_spawner.handlers import PATH, ExplainHandler
+from primehub_spawner.names import AUTH_STATE_KEY
 
 PAGE = "/hub/primehub/explain"
 REPO = Path(__file__).resolve().parents[2]
 
 
 def hub_config(c, edge):
-    c.JupyterHub.extra_handlers = [(PATH, HANDLER)]
-    c.Authenticator.admin_users = {"phadmin"}
+    FakeOIDC.configure(c)  # PrimeHubAuthenticator; phadmin is an admin in the realm
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def login_as(hub, edge, keycloak_login):
+    """`await login_as("alice")`: logged in through Keycloak (a user the realm lacks is
+    added, in no group); `entitlements=` replaces the ones stored (None: none stored)."""
+    missing = object()
+
+    async def _login(name: str, entitlements=missing):
+        if name not in edge.keycloak.users:
+            edge.keycloak.add_user(name, [])
+        browser, _ = await keycloak_login(name)
+        if entitlements is not missing:
+            user = hub.users[name]
+            state = await user.get_auth_state()
+            state.pop(AUTH_STATE_KEY)
+            if entitlements is not None:
+                state[AUTH_STATE_KEY] = entitlements.to_json()
+            await user.save_auth_state(state)
+        return browser
+
+    return _login
 
 
 class ExplainPage:
@@ -146,15 +172,45 @@ async def test_logged_out_visitors_are_sent_to_log_in(new_browser):
     assert "/hub/login" in r.headers["location"]
 
 
-def test_the_example_configurations_register_the_page():
-    def python_setting(path: Path):
-        text = (REPO / path).read_text()
-        [value] = re.findall(r"^c\.JupyterHub\.extra_handlers = (.+)$", text, re.MULTILINE)
-        return [tuple(entry) for entry in ast.literal_eval(value)]
+def test_the_authenticator_serves_the_page_under_the_hub_prefix(hub, hub_start_records):
+    assert hub.authenticator.explain_page is True
+    assert hub.config.JupyterHub.get("extra_handlers") is None
+    served = [h for h in hub.handlers if h[1] is ExplainHandler]
+    assert [pattern for pattern, *_ in served] == [f"{hub.hub_prefix.rstrip('/')}{PATH}"]
+    # OAuthenticator's own handlers are still there.
+    patterns = {h[0] for h in hub.handlers}
+    assert {f"{hub.hub_prefix}oauth_login", f"{hub.hub_prefix}oauth_callback",
+            f"{hub.hub_prefix}logout"} <= patterns
+    logged = [r.getMessage() for r in hub_start_records]
+    assert any("PrimeHubAuthenticator" in m for m in logged), "the start log is captured"
+    assert [m for m in logged if "extra_handlers" in m] == []
 
+
+def _load(path: str, monkeypatch) -> Config:
+    """The configuration `jupyterhub -f path` reads (the devstack's API token file may not
+    exist yet: it is made by `make up`)."""
+    monkeypatch.setenv("KEYCLOAK_CLIENT_SECRET", "example-secret")
+    read_text = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: "token"
+                        if self.name == "api_token" else read_text(self, *a, **k))
+    app = JupyterHub()
+    app.load_config_file(Path(path).name, path=str(REPO / Path(path).parent))
+    return app.config
+
+
+def _chart() -> Config:
     values = yaml.safe_load((REPO / "deploy/z2jh/values.yaml").read_text())
-    chart = [tuple(e) for e in values["hub"]["config"]["JupyterHub"]["extra_handlers"]]
-    for setting in (python_setting(Path("jupyterhub_config.py")),
-                    python_setting(Path("devstack/jupyterhub_config.py")), chart):
-        assert setting == [(PATH, HANDLER)]
-    assert import_object(HANDLER) is ExplainHandler
+    return Config(values["hub"]["config"])
+
+
+@pytest.mark.parametrize("source", ["jupyterhub_config.py", "devstack/jupyterhub_config.py",
+                                    "deploy/z2jh/values.yaml"])
+def test_the_example_configurations_get_the_page_without_extra_handlers(source, monkeypatch):
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "chart-secret")  # the chart's, from a Secret
+    config = _chart() if source.endswith(".yaml") else _load(source, monkeypatch)
+    assert "extra_handlers" not in config.JupyterHub
+    assert config.PrimeHubAuthenticator.get("explain_page", True) is True
+    app = JupyterHub(config=config)
+    assert app.authenticator_class is PrimeHubAuthenticator
+    authenticator = PrimeHubAuthenticator(parent=app)
+    assert (PATH, ExplainHandler) in authenticator.get_handlers(app)

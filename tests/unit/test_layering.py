@@ -98,6 +98,10 @@ def test_pure_modules_use_no_io_library(module):
 def test_the_authenticator_and_the_spawner_do_not_import_each_other():
     assert "spawner" not in _imports("authenticator")[0]
     assert "authenticator" not in _imports("spawner")[0]
+    # The authenticator serves the admins' page, so handlers must not import the spawner
+    # either (it recognises PrimeHubSpawner by its `primehub_menu` marker).
+    assert "handlers" in _imports("authenticator")[0]
+    assert "spawner" not in _imports("handlers")[0]
 
 
 @pytest.mark.parametrize("module", PURE)
