@@ -113,6 +113,12 @@ async def wait_pod_gone(name: str, timeout: float = 60) -> None:
         await asyncio.sleep(0.5)
 
 
+# Realm roles a test created (not the demo realm's own): removed from the realm again once
+# no group holds them, so that no test leaves a role naming nothing behind (which
+# `primehub-spawner check` rightly reports).
+_CREATED_ROLES: set[str] = set()
+
+
 class KeycloakAdmin:
     """The Keycloak Admin REST API as the realm's administrator (master realm admin)."""
 
@@ -149,6 +155,7 @@ class KeycloakAdmin:
         if response.status_code == 404 and create:
             created = await self.client.post("/roles", json={"name": name})
             assert created.status_code == 201, created.text
+            _CREATED_ROLES.add(name)
             response = await self.client.get(f"/roles/{name}")
         response.raise_for_status()
         return response.json()
@@ -159,3 +166,9 @@ class KeycloakAdmin:
         response = await (self.client.post(path, json=body) if mapped
                           else self.client.request("DELETE", path, json=body))
         assert response.status_code == 204, response.text
+        if not mapped and role in _CREATED_ROLES:
+            holders = await self.client.get(f"/roles/{role}/groups")
+            if holders.status_code == 200 and holders.json() == []:
+                deleted = await self.client.delete(f"/roles/{role}")
+                assert deleted.status_code in (204, 404), deleted.text
+                _CREATED_ROLES.discard(role)

@@ -59,9 +59,9 @@ def broken_things():
     async def realm(mapped: bool):
         async with KeycloakAdmin() as admin:
             await admin.map_role("research", GHOST, mapped)
-            if not mapped:
+            if not mapped:  # gone with the unmapping when this run created it
                 response = await admin.client.delete(f"/roles/{GHOST}")
-                assert response.status_code == 204, response.text
+                assert response.status_code in (204, 404), response.text
 
     delete_broken()
     kube.request("POST", CR_PATH, BROKEN_CR)
