@@ -28,7 +28,7 @@ from urllib.parse import quote
 from . import check, explain
 from .catalog import GROUP, PLURALS, VERSION
 from .keycloak import KeycloakAdmin, KeycloakError, KeycloakUnavailable
-from .names import LABEL_GROUP
+from .names import LABEL_GROUP, role_prefix_problem
 
 ADMIN_USER_ENV = "KEYCLOAK_ADMIN_USER"
 ADMIN_PASSWORD_ENV = "KEYCLOAK_ADMIN_PASSWORD"
@@ -94,10 +94,9 @@ def _add_keycloak_setup(commands) -> None:
 
 
 def _role_prefix(value: str) -> str:
-    # The same rule as PrimeHubSpawner.role_prefix.
-    if ":" in value or value != value.strip():
-        raise argparse.ArgumentTypeError(f"{value!r} must not contain ':' or spaces; write "
-                                         "'c1' for roles like 'c1:it:cpu-1'")
+    problem = role_prefix_problem(value)  # the rule of PrimeHubSpawner.role_prefix
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return value
 
 

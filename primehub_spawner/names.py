@@ -106,3 +106,11 @@ def is_reserved_env(name: str) -> bool:
 def is_reserved_dataset_env(name: str) -> bool:
     """A variable a Dataset may not export: the hub's own, and the loader's and shell's."""
     return is_reserved_env(name) or name in LOADER_ENV
+
+
+def role_prefix_problem(prefix: str) -> str | None:
+    """Why `prefix` cannot be a role prefix (`c1` in `c1:it:cpu-1`), or None."""
+    if ":" in prefix or prefix != prefix.strip():
+        return (f"{prefix!r} must not contain ':' or spaces; write 'c1' for roles like "
+                "'c1:it:cpu-1'.")
+    return None

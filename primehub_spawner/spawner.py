@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import functools
 import json
 import time
@@ -34,7 +33,7 @@ from .entitlements import UserEntitlements
 from .errors import refusal
 from .form import FormView, make_form_view
 from .labels import escape_label
-from .names import AUTH_STATE_KEY, is_safe_path, shown
+from .names import AUTH_STATE_KEY, is_safe_path, role_prefix_problem, shown
 from .options import OptionsRefused, options_from_form, validate_user_options
 from .pending import (
     StartFacts,
@@ -155,11 +154,10 @@ class PrimeHubSpawner(KubeSpawner):
 
     @validate("role_prefix")
     def _check_role_prefix(self, proposal):
-        value = proposal.value
-        if ":" in value or value != value.strip():
-            raise ValueError(f"PrimeHubSpawner.role_prefix {value!r} must not contain ':' or "
-                             "spaces; write 'c1' for roles like 'c1:it:cpu-1'.")
-        return value
+        problem = role_prefix_problem(proposal.value)
+        if problem:
+            raise ValueError(f"PrimeHubSpawner.role_prefix {problem}")
+        return proposal.value
 
     dataset_mount_root = Unicode(
         "/datasets", config=True,
@@ -444,7 +442,7 @@ class PrimeHubSpawner(KubeSpawner):
                               usage=self._usage if self.enforce_quota else None,
                               preselect=preselect, autolaunch=autolaunch, explain=explain)
         if explain and self._deep_link.notices:
-            view = dataclasses.replace(view, notices=(*self._deep_link.notices, *view.notices))
+            view = replace(view, notices=(*self._deep_link.notices, *view.notices))
         handler = getattr(self, "handler", None)
         return template.render(view=view, get_url=handler.request.path if handler else "",
                                next_url=self._deep_link_next_url())
@@ -660,6 +658,8 @@ class PrimeHubSpawner(KubeSpawner):
             task.cancel()
             raise
         task.cancel()
+        # Let the start's own clean-up (the home PVC it made) finish before saying so.
+        await asyncio.wait({task})
         self.log.warning("Start of %s gave up after %ss: %s", self._log_name,
                          self.start_timeout, cause)
         raise refusal(503, timeout_sentence(cause, self.start_timeout))
