@@ -121,10 +121,17 @@ async def start(username: str, token: str, options: dict):
 
 async def start_within(username: str, token: str, options: dict, timeout: float) -> float:
     """Ask for a start until the hub accepts it (within `timeout`), wait for the server to
-    be ready; return how long the acceptance took."""
+    be ready; return how long after the first attempt the accepted request was sent.
+
+    The send time, not the answer's: JupyterHub holds a REST start open until the server
+    is up or `slow_spawn_timeout` (10 s) passes, so the answer's time measures the pod's
+    start on a loaded machine, not the hub's recovery."""
     began = time.monotonic()
+    sent = began
 
     async def accepted():
+        nonlocal sent
+        sent = time.monotonic()
         response = await start(username, token, options)
         if response.status_code in (201, 202):
             return True
@@ -132,7 +139,7 @@ async def start_within(username: str, token: str, options: dict, timeout: float)
         return False
 
     await eventually(accepted, timeout, f"a start of {username}'s server", interval=0.5)
-    took = time.monotonic() - began
+    took = sent - began
     await wait_server(username)
     return took
 
