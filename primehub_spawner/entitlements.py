@@ -6,8 +6,10 @@ built by `keycloak.py` from the Admin REST API); the spawner resolves it against
 """
 from __future__ import annotations
 
+import functools
 import re
-from collections import Counter
+import weakref
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -192,8 +194,31 @@ def _true(value: str | None) -> bool:
     return (value or "").strip().lower() == "true"
 
 
+# Every menu and start reads the attributes of the user's groups again, and a thousand users
+# share a few dozen groups: a group's settings are read once per content for the whole hub.
+SETTINGS_CACHE_SIZE = 4096
+
+
 def group_settings(group: Group) -> GroupSettings:
     """Read a group's attributes; GroupMisconfigured says which one is wrong."""
+    try:
+        key = (group.name, tuple(group.attributes.items()),
+               tuple(group.list_attributes.items()))
+        hash(key)
+    except TypeError:  # a value that is not a string: read as it is, not remembered
+        return _read_settings(group)
+    return _settings_of(key)
+
+
+@functools.lru_cache(maxsize=SETTINGS_CACHE_SIZE)
+def _settings_of(key: tuple) -> GroupSettings:
+    # The settings are a function of the name and the attributes alone.
+    name, attributes, lists = key
+    return _read_settings(Group(id="", name=name, attributes=dict(attributes),
+                                list_attributes=dict(lists)))
+
+
+def _read_settings(group: Group) -> GroupSettings:
     attrs = group.attributes
 
     def quota(prefix: str) -> Quota:
@@ -273,7 +298,7 @@ def _parse_gpu(raw: str) -> int:
 
 # ---- the menu for one launch group ------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MountedDataset:
     dataset: Dataset
     writable: bool
@@ -302,29 +327,12 @@ def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
     volume out (said in `left_out`).
     """
     settings = group_settings(group)
-    launch = entitlements.grants(group, prefix) | entitlements.grants(entitlements.everyone, prefix)
-    instance_types = sorted(
-        (catalog.instance_types[n] for n in launch.instance_types if n in catalog.instance_types),
-        key=_by_size)
-    images = sorted((catalog.images[n] for n in launch.images if n in catalog.images),
-                    key=lambda i: (i.display_name.lower(), i.name))
-
+    instance_types, images, datasets = _offered(
+        catalog, entitlements.grants(group, prefix),
+        entitlements.grants(entitlements.everyone, prefix),
+        entitlements.all_grants(prefix).datasets)
     # Compared whole, not by name: subgroups of different parents may share a name.
     others = [g for g in entitlements.groups if g != group]
-    # A dataset reaches this launch through the launch group, `everyone`, or another of the
-    # user's groups. The launch group is one of the user's groups, so the union of them all
-    # (once per snapshot) stands for "the others" here: no groups x groups work per menu.
-    reachable = launch.datasets | entitlements.all_grants(prefix).datasets
-    datasets = []
-    for name in sorted(reachable):
-        dataset = catalog.datasets.get(name)
-        if dataset is None:
-            continue
-        if name not in launch.datasets and dataset.launch_group_only:
-            continue
-        writable = name in launch.writable_datasets and dataset.type in WRITABLE_TYPES
-        datasets.append(MountedDataset(dataset, writable))
-
     shared_volume_groups = [group] if settings.shared_volume else []
     with_volume = []  # other groups that have a shared volume, mounted here or not
     left_out = []
@@ -345,11 +353,57 @@ def resolve_menu(entitlements: UserEntitlements, group: Group, catalog: Catalog,
     _refuse_shared_volume_clash(group if settings.shared_volume else None,
                                 shared_volume_groups, with_volume)
     return GroupMenu(
-        group=group, settings=settings,
-        instance_types=tuple(instance_types), images=tuple(images),
-        datasets=tuple(datasets), shared_volume_groups=tuple(shared_volume_groups),
+        group=group, settings=settings, instance_types=instance_types, images=images,
+        datasets=datasets, shared_volume_groups=tuple(shared_volume_groups),
         left_out=tuple(left_out),
     )
+
+
+# Users of the same groups hold the same grants, and every menu and start resolves them
+# again: what a launch group's grants offer from a catalog is worked out once per catalog
+# and grants for the whole hub. An entry holds tuples of the catalog's own entries (for
+# 2,000 datasets about 130 KiB), so the cache is bounded; a new catalog replaces it all.
+OFFERED_CACHE_SIZE = 256
+_offered_cache: OrderedDict[tuple, tuple] = OrderedDict()
+_offered_catalog: list = [None]  # a weak reference to the catalog the cache was made from
+
+
+def _offered(catalog: Catalog, group: Grants, everyone: Grants, all_datasets: frozenset[str]
+             ) -> tuple[tuple[InstanceType, ...], tuple[Image, ...], tuple[MountedDataset, ...]]:
+    """(instance types by size, images by name, mounted datasets by name) that a launch
+    with `group`'s and `everyone`'s grants offers, `all_datasets` being what all the user's
+    groups grant (another group's datasets are mounted too, unless launch-group-only)."""
+    known = _offered_catalog[0]
+    if known is None or known() is not catalog:
+        _offered_cache.clear()
+        _offered_catalog[0] = weakref.ref(catalog)
+    key = (group, everyone, all_datasets)
+    found = _offered_cache.get(key)
+    if found is not None:
+        _offered_cache.move_to_end(key)
+        return found
+    launch = group | everyone
+    instance_types = sorted(
+        (catalog.instance_types[n] for n in launch.instance_types if n in catalog.instance_types),
+        key=_by_size)
+    images = sorted((catalog.images[n] for n in launch.images if n in catalog.images),
+                    key=lambda i: (i.display_name.lower(), i.name))
+    # A dataset reaches this launch through the launch group, `everyone`, or another of the
+    # user's groups. The launch group is one of the user's groups, so the union of them all
+    # (once per snapshot) stands for "the others" here: no groups x groups work per menu.
+    datasets = []
+    for name in sorted(launch.datasets | all_datasets):
+        dataset = catalog.datasets.get(name)
+        if dataset is None:
+            continue
+        if name not in launch.datasets and dataset.launch_group_only:
+            continue
+        writable = name in launch.writable_datasets and dataset.type in WRITABLE_TYPES
+        datasets.append(MountedDataset(dataset, writable))
+    found = _offered_cache[key] = (tuple(instance_types), tuple(images), tuple(datasets))
+    if len(_offered_cache) > OFFERED_CACHE_SIZE:
+        _offered_cache.popitem(last=False)
+    return found
 
 
 def _refuse_shared_volume_clash(launch: Group | None, mounted: list[Group],

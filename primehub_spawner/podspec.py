@@ -4,14 +4,20 @@ Pure. `make_pod_overrides` returns a dict such as a profile's `kubespawner_overr
 (`cpu_limit`, `image`, `volumes`, `environment`, ...) holding only what the choice adds;
 `merge_overrides` lays it over the spawner's configured values (dicts merge with ours
 winning a clash, lists are appended to), so operator settings are kept.
+
+KubeSpawner formats every string of some settings (`TEMPLATED`) with the user's names
+before it builds the pod; the values made here are literal, so their braces come doubled
+and reach the pod as written.
 """
 from __future__ import annotations
 
 import json
 import re
 import shlex
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from .catalog import Dataset
 from .entitlements import Group, UserEntitlements, group_settings, project_dir
@@ -21,6 +27,9 @@ from .options import Choice
 from .quantities import format_size, parse_size_attribute
 
 DEFAULT_HOME_SIZE = "20G"
+# The settings whose strings KubeSpawner formats (`{username}`) in get_pod_manifest.
+TEMPLATED = frozenset({"extra_labels", "extra_annotations", "volumes", "volume_mounts",
+                       "environment"})
 _TIMEZONE = re.compile(r"[A-Za-z0-9_+\-/]{1,64}")
 
 
@@ -136,8 +145,11 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         {it.gpu_resource_name: str(it.gpu_limit)} if it.has_gpu else {})
     overrides["image_pull_secrets"] = [image.pull_secret] if image.pull_secret else []
 
-    volumes: list[dict] = []
-    mounts: list[dict] = []
+    # The home volume first, then the datasets', then the group volumes.
+    home_volumes: list[dict] = []
+    home_mounts: list[dict] = []
+    group_volumes: list[dict] = []
+    group_mounts: list[dict] = []
     home = settings.home_dir
     # (target, link), as PrimeHub's hub makes them: the dataset root always in home.
     symlinks: list[tuple[str, str]] = [(settings.dataset_mount_root, f"{home}/datasets")]
@@ -146,64 +158,34 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
     env: dict[str, str] = {}
 
     if settings.home_volume:
-        volumes.append({"name": "home", "persistentVolumeClaim": {"claimName": settings.pvc_name}})
+        home_volumes.append({"name": "home",
+                             "persistentVolumeClaim": {"claimName": settings.pvc_name}})
         home_mount = f"{home}/user" if choice.safe_mode else home
-        mounts.append({"name": "home", "mountPath": home_mount})
+        home_mounts.append({"name": "home", "mountPath": home_mount})
         overrides["storage_capacity"] = home_size(entitlements, settings.default_home_size)[0]
         if choice.safe_mode:
             writable_paths.append(home_mount)  # CHOWN_HOME covers home_dir only
 
     missing = settings.missing_claims
-    for mounted in menu.datasets:
-        dataset, writable = mounted.dataset, mounted.writable
-        if dataset.type == "env":
-            env.update(dataset.environment)
-            continue
-        if dataset.type == "pv" and dataset_claim(dataset) in missing:
-            continue
-        read_only = not writable
-        volume_name = dataset.pod_volume
-        mount_root = (dataset.mount_root or settings.dataset_mount_root).rstrip("/")
-        mount_path = f"{mount_root}/{dataset.name}"
-        if dataset.type == "pv":
-            volumes.append({"name": volume_name, "persistentVolumeClaim": {
-                "claimName": dataset_claim(dataset), "readOnly": read_only}})
-        elif dataset.type == "nfs":
-            volumes.append({"name": volume_name, "nfs": {
-                "server": dataset.nfs_server, "path": dataset.nfs_path, "readOnly": read_only}})
-        elif dataset.type == "hostPath":
-            volumes.append({"name": volume_name, "hostPath": {"path": dataset.host_path}})
-        elif dataset.type == "git":
-            # Synced onto every node by a separate agent; never writable from a pod.
-            read_only = True
-            volumes.append({"name": volume_name, "hostPath": {
-                "path": f"{dataset.git_sync_host_root.rstrip('/')}/{dataset.name}",
-                "type": "DirectoryOrCreate"}})
-            git_path = f"{dataset.git_sync_root.rstrip('/')}/{dataset.name}"
-            mounts.append({"name": volume_name, "mountPath": git_path, "readOnly": True})
-            # git-sync checks the repository out into a directory of its own name.
-            symlinks.append((f"{git_path}/{dataset.name}", mount_path))
-        if dataset.type != "git":
-            mounts.append({"name": volume_name, "mountPath": mount_path,
-                           "readOnly": read_only})
-            if not read_only:
-                writable_paths.append(mount_path)
-        if dataset.home_symlink:
-            symlinks.append((mount_path, f"{home}/{dataset.name}"))
+    datasets = _dataset_mounts(menu.datasets, settings.dataset_mount_root, home, missing)
+    env.update(datasets.env)
+    symlinks.extend(datasets.symlinks)
+    writable_paths.extend(datasets.writable_paths)
 
     for shared in menu.shared_volume_groups:
         directory, claim = project_dir(shared), project_claim(shared)
         if claim in missing:
             continue
         path = f"{settings.project_root}/{directory}"
-        volumes.append({"name": claim, "persistentVolumeClaim": {"claimName": claim}})
-        mounts.append({"name": claim, "mountPath": path})
+        group_volumes.append({"name": claim, "persistentVolumeClaim": {"claimName": claim}})
+        group_mounts.append({"name": claim, "mountPath": path})
         writable_paths.append(path)
         if group_settings(shared).home_symlink:
             symlinks.append((path, f"{home}/{directory}"))
 
-    overrides["volumes"] = volumes
-    overrides["volume_mounts"] = mounts
+    overrides["volumes"] = [*literal(home_volumes), *datasets.volumes, *literal(group_volumes)]
+    overrides["volume_mounts"] = [*literal(home_mounts), *datasets.mounts,
+                                  *literal(group_mounts)]
     hook = post_start_hook(symlink_script(symlinks), settings.post_start)
     # No hook: the operator's is kept as it is (see post_start_conflict).
     overrides["lifecycle_hooks"] = {"postStart": hook} if hook else {}
@@ -242,7 +224,104 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
     # ours), then the user's (validation keeps them off all the names before).
     overrides["environment"] = {**env, **plugin_env, **dict(menu.settings.mlflow_env),
                                 **dict(choice.env)}
+    for key in ("extra_labels", "extra_annotations", "environment"):
+        overrides[key] = literal(overrides[key])
     return overrides
+
+
+def literal(value):
+    """`value` with str.format braces doubled, so that KubeSpawner's formatting of the
+    `TEMPLATED` settings leaves it as it is."""
+    if isinstance(value, str):
+        if "{" not in value and "}" not in value:
+            return value  # the common case: nothing to double, no new string
+        return value.replace("{", "{{").replace("}", "}}")
+    if isinstance(value, list):
+        return [literal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: literal(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class DatasetMounts:
+    """What a launch's datasets add to the pod."""
+    volumes: tuple[dict, ...]  # `literal` already, as are the mounts
+    mounts: tuple[dict, ...]
+    symlinks: tuple[tuple[str, str], ...]  # (target, link), as for symlink_script
+    writable_paths: tuple[str, ...]
+    env: Mapping[str, str]  # the env datasets' variables, not yet `literal`
+
+
+# A launch mounts the same datasets start after start, and the users of a group share them
+# (the menu's tuple of datasets is shared: entitlements.resolve_menu): their volumes are
+# made once per (datasets, mount root, home, missing claims). KubeSpawner copies volumes and
+# mounts before it builds the pod, so the dicts handed out here are never changed.
+DATASET_MOUNTS_CACHE_SIZE = 256
+_dataset_mounts_cache: OrderedDict[tuple, tuple[tuple, DatasetMounts]] = OrderedDict()
+
+
+def _dataset_mounts(datasets: tuple, mount_root: str, home: str,
+                    missing: frozenset[str]) -> DatasetMounts:
+    # Keyed by the tuple's identity (its datasets hold dicts, so it has no hash); the entry
+    # keeps the tuple alive, so that the identity cannot be another tuple's.
+    key = (id(datasets), mount_root, home, missing)
+    found = _dataset_mounts_cache.get(key)
+    if found is not None and found[0] is datasets:
+        _dataset_mounts_cache.move_to_end(key)
+        return found[1]
+    made = _make_dataset_mounts(datasets, mount_root, home, missing)
+    _dataset_mounts_cache[key] = (datasets, made)
+    if len(_dataset_mounts_cache) > DATASET_MOUNTS_CACHE_SIZE:
+        _dataset_mounts_cache.popitem(last=False)
+    return made
+
+
+def _make_dataset_mounts(datasets: tuple, mount_root: str, home: str,
+                         missing: frozenset[str]) -> DatasetMounts:
+    volumes: list[dict] = []
+    mounts: list[dict] = []
+    symlinks: list[tuple[str, str]] = []
+    writable_paths: list[str] = []
+    env: dict[str, str] = {}
+    for mounted in datasets:
+        dataset, writable = mounted.dataset, mounted.writable
+        if dataset.type == "env":
+            env.update(dataset.environment)
+            continue
+        if dataset.type == "pv" and dataset_claim(dataset) in missing:
+            continue
+        read_only = not writable
+        volume_name = dataset.pod_volume
+        root = (dataset.mount_root or mount_root).rstrip("/")
+        mount_path = f"{root}/{dataset.name}"
+        if dataset.type == "pv":
+            volumes.append({"name": volume_name, "persistentVolumeClaim": {
+                "claimName": dataset_claim(dataset), "readOnly": read_only}})
+        elif dataset.type == "nfs":
+            volumes.append({"name": volume_name, "nfs": {
+                "server": dataset.nfs_server, "path": dataset.nfs_path, "readOnly": read_only}})
+        elif dataset.type == "hostPath":
+            volumes.append({"name": volume_name, "hostPath": {"path": dataset.host_path}})
+        elif dataset.type == "git":
+            # Synced onto every node by a separate agent; never writable from a pod.
+            read_only = True
+            volumes.append({"name": volume_name, "hostPath": {
+                "path": f"{dataset.git_sync_host_root.rstrip('/')}/{dataset.name}",
+                "type": "DirectoryOrCreate"}})
+            git_path = f"{dataset.git_sync_root.rstrip('/')}/{dataset.name}"
+            mounts.append({"name": volume_name, "mountPath": git_path, "readOnly": True})
+            # git-sync checks the repository out into a directory of its own name.
+            symlinks.append((f"{git_path}/{dataset.name}", mount_path))
+        if dataset.type != "git":
+            mounts.append({"name": volume_name, "mountPath": mount_path,
+                           "readOnly": read_only})
+            if not read_only:
+                writable_paths.append(mount_path)
+        if dataset.home_symlink:
+            symlinks.append((mount_path, f"{home}/{dataset.name}"))
+    return DatasetMounts(tuple(literal(volumes)), tuple(literal(mounts)), tuple(symlinks),
+                         tuple(writable_paths), MappingProxyType(env))
 
 
 def symlink_script(symlinks: list[tuple[str, str]]) -> str:

@@ -96,24 +96,6 @@ def _form_template(source: str) -> jinja2.Template:
     return _jinja.from_string(source) if source else _jinja.get_template("form.html")
 
 
-# KubeSpawner settings whose strings it formats with the user's properties (get_pod_manifest).
-_TEMPLATED = frozenset({"extra_labels", "extra_annotations", "volumes", "volume_mounts",
-                        "environment"})
-
-
-def _literal(value):
-    """`value` with str.format braces doubled, so KubeSpawner's expansion leaves it as is."""
-    if isinstance(value, str):
-        if "{" not in value and "}" not in value:
-            return value  # the common case: nothing to double, no new string
-        return value.replace("{", "{{").replace("}", "}}")
-    if isinstance(value, list):
-        return [_literal(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _literal(v) for k, v in value.items()}
-    return value
-
-
 # A start checks up to this many dataset and group claims by name, in parallel; one that
 # mounts more lists the namespace's claims once instead of making a read per claim.
 MAX_CLAIM_READS = 8
@@ -517,10 +499,6 @@ class PrimeHubSpawner(KubeSpawner):
                 self.log.warning("Home volume of %s: %s", self._log_name, problem)
         for problem in (*choice.menu.left_out, *choice.menu.settings.problems):
             self.log.warning("Start of %s: %s", self._log_name, problem)
-        # KubeSpawner expands `{username}`-style templates in these settings; our values
-        # (user variables, names, the usage JSON) are literal, so their braces are doubled.
-        overrides = {key: _literal(value) if key in _TEMPLATED else value
-                     for key, value in overrides.items()}
         # Merge over the values as configured, not as left by a previous start.
         for key in overrides:
             # Copied once per spawner: setdefault would deep-copy at every start (a third of
@@ -560,6 +538,16 @@ class PrimeHubSpawner(KubeSpawner):
             if new_pvc:
                 await self._undo_pvc()
             raise self._kube_unreachable(type(e).__name__) from None
+
+    def _expand_user_properties(self, template, slug_scheme=None):
+        # KubeSpawner (7.x) formats every string of the pod's volumes, mounts, labels,
+        # annotations and environment with the user's names, working out all of them (and
+        # reading the service account's namespace file) for each string; a start with a few
+        # dozen datasets formats hundreds. A string without a brace formats to itself, so
+        # it is handed back as it is: the same pod, for a fraction of the hub's time.
+        if isinstance(template, str) and "{" not in template and "}" not in template:
+            return template
+        return super()._expand_user_properties(template, slug_scheme)
 
     # ---- why a server has not started (pending.py) -----------------------------------------
 

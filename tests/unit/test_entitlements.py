@@ -498,3 +498,37 @@ def test_all_grants_is_the_union_of_the_user_s_groups_without_everyone():
     assert user.all_grants() is user.all_grants()  # once per snapshot
     assert user.all_grants("c1") == Grants()
     assert user.grants(None) == Grants()
+
+
+# ---- worked out once, for everyone --------------------------------------------------------
+
+CATALOG_OBJS = (instance_type_cr("small"), image_cr("base"), dataset_cr("data"))
+ROLES = ("it:small", "img:base", "ds:data")
+
+
+def test_users_of_the_same_groups_share_what_their_group_offers():
+    catalog = make_catalog(*CATALOG_OBJS)
+    alice = make_user([make_group("lab", ROLES)], username="alice")
+    bob = make_user([make_group("lab", ROLES)], username="bob")
+    ours, theirs = (resolve_menu(u, u.group("lab"), catalog) for u in (alice, bob))
+    assert summary(ours) == (["small"], ["base"], {"data": False}, [])
+    assert ours.datasets is theirs.datasets and ours.instance_types is theirs.instance_types
+
+
+def test_a_new_catalog_is_read_afresh():
+    user = make_user([make_group("lab", ROLES)])
+    before = resolve_menu(user, user.group("lab"), make_catalog(*CATALOG_OBJS))
+    after = resolve_menu(user, user.group("lab"), make_catalog(
+        instance_type_cr("small"), image_cr("base"),
+        dataset_cr("data", annotations={"dataset.primehub.io/homeSymlink": "true"})))
+    assert [m.dataset.home_symlink for m in before.datasets] == [False]
+    assert [m.dataset.home_symlink for m in after.datasets] == [True]
+
+
+def test_a_groups_settings_follow_its_attributes():
+    assert group_settings(make_group("lab", attributes={"quota-cpu": "1"})).user_quota.cpu == 1
+    assert group_settings(make_group("lab", attributes={"quota-cpu": "2"})).user_quota.cpu == 2
+    with pytest.raises(GroupMisconfigured):
+        group_settings(make_group("lab", attributes={"quota-cpu": "two"}))
+    with pytest.raises(GroupMisconfigured):  # said again, not remembered as fine
+        group_settings(make_group("lab", attributes={"quota-cpu": "two"}))

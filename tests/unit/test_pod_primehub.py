@@ -6,6 +6,7 @@ slug scheme; the opt-in root start; env datasets and names that are not volume n
 """
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
@@ -100,7 +101,8 @@ def test_usage_record(username, group, pod_name):
     overrides = world(username=username, group=group,
                       settings=PodSettings(pvc_name="c", pod_name=pod_name))
     assert list(overrides["extra_annotations"]) == [USAGE_ANNOTATION]
-    assert json.loads(overrides["extra_annotations"][USAGE_ANNOTATION]) == {
+    # As KubeSpawner formats it into the pod: the JSON's braces come doubled.
+    assert json.loads(overrides["extra_annotations"][USAGE_ANNOTATION].format()) == {
         "component": "jupyter", "component_name": pod_name, "user": username,
         "group": group, "instance_type": "small", "image": "base"}
 
@@ -340,3 +342,40 @@ def test_a_name_that_is_no_volume_name_mounts_under_its_pod_volume(dataset, writ
         {"name": volume, "mountPath": f"/datasets/{dataset.name}", "readOnly": not writable}]
     if dataset.home_symlink:
         assert (f"/datasets/{dataset.name}", f"/home/jovyan/{dataset.name}") in links(overrides)
+
+
+# ---- KubeSpawner's formatting -------------------------------------------------------------
+
+ALICE = SimpleNamespace(name="alice", id=1, url="/user/alice/")
+
+
+@pytest.mark.parametrize("template", ["plain", "ends-with-", "", "/datasets/data",
+                                      "{username}", "claim-{username}--{servername}",
+                                      "{{literal}}", "a}}b{{"])
+def test_formatting_is_skipped_only_where_it_changes_nothing(no_cluster, template):
+    spawner = PrimeHubSpawner(_mock=True, user=ALICE)
+    theirs = kubespawner.spawner.KubeSpawner._expand_user_properties(spawner, template)
+    assert spawner._expand_user_properties(template) == theirs
+
+
+def test_a_lone_brace_is_refused_as_kubespawner_refuses_it(no_cluster):
+    spawner = PrimeHubSpawner(_mock=True, user=ALICE)
+    with pytest.raises(ValueError):
+        spawner._expand_user_properties("a}")
+
+
+async def test_a_pod_leaves_what_the_next_start_reuses_as_it_was(no_cluster):
+    user, catalog = lab(dataset_cr("data"), dataset_cr("ro"), dataset_cr("repo", GIT),
+                        rw=["data"], attributes=SHARED)
+    choice = validate_user_options({}, user, catalog)
+    overrides = make_pod_overrides(choice, user, SETTINGS)
+    before = copy.deepcopy(overrides)
+    spawner = PrimeHubSpawner(_mock=True, user=ALICE)
+    configured = {key: getattr(spawner, key) for key in overrides}
+    for key, value in merge_overrides(configured, overrides).items():
+        setattr(spawner, key, value)
+    pod = await spawner.get_pod_manifest()
+    assert {v.name for v in pod.spec.volumes} >= {"dataset-data", "dataset-ro", "project-lab"}
+    for item in (*pod.spec.volumes, *pod.spec.containers[0].volume_mounts):
+        item.name = "changed"
+    assert make_pod_overrides(choice, user, SETTINGS) == before

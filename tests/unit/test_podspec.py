@@ -1,6 +1,7 @@
 """A choice -> the pod changes in KubeSpawner's override vocabulary
 (DESIGN §5, primehub_spawner.podspec)."""
 import copy
+import dataclasses
 import json
 import re
 
@@ -16,7 +17,9 @@ from builders import (
 )
 
 from primehub_spawner.options import validate_user_options
+from primehub_spawner.names import USAGE_ANNOTATION
 from primehub_spawner.podspec import (
+    TEMPLATED,
     PodSettings,
     home_size,
     make_pod_overrides,
@@ -564,3 +567,54 @@ def test_merge_over_a_full_spawner_configuration():
 ])
 def test_symlink_script(symlinks, expected):
     assert symlink_script(symlinks) == expected
+
+
+# ---- strings KubeSpawner formats ----------------------------------------------------------
+
+def formatted(value):
+    """`value` as KubeSpawner's formatting of its templated settings leaves it (a name it
+    would fill in is given, so that an undoubled brace shows)."""
+    if isinstance(value, str):
+        return value.format(username="FILLED-IN")
+    if isinstance(value, list | tuple):
+        return [formatted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: formatted(v) for k, v in value.items()}
+    return value
+
+
+def test_strings_kubespawner_formats_reach_the_pod_as_written():
+    overrides = world(dataset_cr("vars", {"type": "env", "variables": {"a": "{username}"}}),
+                      options={"env": {"MINE": "}{ {0}"}})
+    assert set(TEMPLATED) <= set(overrides)
+    env = formatted(overrides["environment"])
+    assert (env["VARS_A"], env["MINE"]) == ("{username}", "}{ {0}")
+    usage = json.loads(formatted(overrides["extra_annotations"])[USAGE_ANNOTATION])
+    assert usage["user"] == "alice"
+    for key in TEMPLATED:  # nothing else changes when formatted
+        assert "FILLED-IN" not in json.dumps(formatted(overrides[key]))
+
+
+# ---- starts one after another -------------------------------------------------------------
+
+def test_each_start_leaves_out_its_own_missing_claims():
+    user, catalog = lab(dataset_cr("data"), dataset_cr("more"))
+    choice = validate_user_options({}, user, catalog)
+    full = make_pod_overrides(choice, user, SETTINGS)
+    missing = make_pod_overrides(choice, user, dataclasses.replace(
+        SETTINGS, missing_claims=frozenset({"dataset-data"})))
+    again = make_pod_overrides(choice, user, SETTINGS)
+    assert volume(full, "dataset-data") and volume(full, "dataset-more")
+    assert volume(missing, "dataset-data") is None and volume(missing, "dataset-more")
+    assert again == full
+
+
+def test_each_start_mounts_under_its_own_roots():
+    user, catalog = lab(dataset_cr("data", annotations={A + "homeSymlink": "true"}))
+    choice = validate_user_options({}, user, catalog)
+    first = make_pod_overrides(choice, user, PodSettings(pvc_name="c"))
+    other = make_pod_overrides(choice, user, PodSettings(
+        pvc_name="c", dataset_mount_root="/data", home_dir="/home/u"))
+    assert mounts(first, "dataset-data")[0]["mountPath"] == "/datasets/data"
+    assert mounts(other, "dataset-data")[0]["mountPath"] == "/data/data"
+    assert ("/data/data", "/home/u/data") in links(other)
