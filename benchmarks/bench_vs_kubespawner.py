@@ -300,8 +300,14 @@ def kubespawner(profiles: list[dict]) -> KubeSpawner:
                        slug_scheme="escape", log=QUIET)
 
 
-def primehub(entitlements: UserEntitlements) -> PrimeHubSpawner:
-    spawner = PrimeHubSpawner(_mock=True, user=USER, namespace=NAMESPACE, log=QUIET)
+class PrimeHubFormattingAll(PrimeHubSpawner):
+    """PrimeHubSpawner formatting every string of the pod as KubeSpawner does (ours skips
+    the strings without a brace): what our start costs apart from that saving."""
+    _expand_user_properties = KubeSpawner._expand_user_properties
+
+
+def primehub(entitlements: UserEntitlements, cls=PrimeHubSpawner) -> PrimeHubSpawner:
+    spawner = cls(_mock=True, user=USER, namespace=NAMESPACE, log=QUIET)
     spawner.handler = Handler()
     return spawner
 
@@ -396,7 +402,9 @@ class Row:
 KS_RENDER, KS_CACHED, OUR_PAGE, OUR_LISTING = (
     "KubeSpawner: full render", "KubeSpawner: cached string", "PrimeHub: our page",
     "PrimeHub: our page + listing CRs per request")
-KS_START, OUR_START = "KubeSpawner: start, equivalent profile", "PrimeHub: start"
+KS_START, OUR_START, OUR_START_ALL = (
+    "KubeSpawner: start, equivalent profile", "PrimeHub: start",
+    "PrimeHub: start, formatting every string")
 
 
 async def measure(size: Size, rounds: int, budget: float) -> tuple[list[Row], dict]:
@@ -416,6 +424,9 @@ async def measure(size: Size, rounds: int, budget: float) -> tuple[list[Row], di
     start_spawner = primehub(entitlements)
     start_spawner.api = ClaimsApi(cache.catalog, entitlements)
     await load_auth_state(start_spawner, entitlements)
+    all_spawner = primehub(entitlements, PrimeHubFormattingAll)
+    all_spawner.api = start_spawner.api
+    await load_auth_state(all_spawner, entitlements)
     # The settings our start changes are the equivalent profile's overrides.
     configured = settings_of(start_spawner)
     ours_pod = await our_start(start_spawner, options_for(size), auth_state)
@@ -429,7 +440,9 @@ async def measure(size: Size, rounds: int, budget: float) -> tuple[list[Row], di
     theirs_pod = await their_start(start_ks)
     # Its serializer only: a whole ApiClient would open an HTTP session.
     serialize = object.__new__(ApiClient).sanitize_for_serialization
-    differences = pod_differences(serialize(ours_pod), serialize(theirs_pod))
+    all_pod = await our_start(all_spawner, options_for(size), auth_state)
+    differences = (pod_differences(serialize(ours_pod), serialize(theirs_pod))
+                   + pod_differences(serialize(all_pod), serialize(theirs_pod)))
     html = await page_spawner.get_options_form()
     ks_html = render_ks._render_options_form(profiles)
 
@@ -452,8 +465,12 @@ async def measure(size: Size, rounds: int, budget: float) -> tuple[list[Row], di
     async def start():
         await our_start(start_spawner, options_for(size), auth_state)
 
+    async def start_all():
+        await our_start(all_spawner, options_for(size), auth_state)
+
     cases = {KS_RENDER: ks_render, KS_CACHED: ks_cached, OUR_PAGE: our_page,
-             OUR_LISTING: our_listing, KS_START: ks_start, OUR_START: start}
+             OUR_LISTING: our_listing, KS_START: ks_start, OUR_START: start,
+             OUR_START_ALL: start_all}
     samples: dict[str, list[float]] = {name: [] for name in cases}
     names = list(cases)
     # What exists now lives as long as the run: out of the collector's way, so that a
@@ -484,7 +501,9 @@ async def measure(size: Size, rounds: int, budget: float) -> tuple[list[Row], di
             Row(size.name, KS_START, samples[KS_START], KS_START),
             Row(size.name, OUR_START, samples[OUR_START], KS_START,
                 f"same pod, {len(ours_pod.spec.volumes or ()):,} volumes" if not differences else
-                f"pods differ at {', '.join(differences[:3])}")]
+                f"pods differ at {', '.join(differences[:3])}"),
+            Row(size.name, OUR_START_ALL, samples[OUR_START_ALL], KS_START,
+                "our checks and pod rules alone")]
     return rows, {"rounds": len(samples[OUR_PAGE])}
 
 
@@ -571,12 +590,14 @@ def verdicts(rows: list[Row], memory: tuple[int, int]) -> list[tuple[str, str, b
 
     page = ratio(get("large", OUR_PAGE), rows)
     listing = get("large", OUR_LISTING).median / get("large", OUR_PAGE).median
-    starts = {s: ratio(get(s, OUR_START), rows) for s in ("small", "large")}
+    # Judged with every string formatted, as KubeSpawner does: what our checks and pod
+    # rules cost, not hidden by what skipping the formatting saves.
+    starts = {s: ratio(get(s, OUR_START_ALL), rows) for s in ("small", "large")}
     mb = memory[0] / 1e6
     return [
         ("our page ≤ 1.0× KubeSpawner's full render (large)", f"{page:.2f}×", page <= 1.0),
         ("listing the CRs per request ≥ 10× our page (large)", f"{listing:.1f}×", listing >= 10),
-        ("start ≤ 1.1× KubeSpawner's start (small, large)",
+        ("start ≤ 1.1× KubeSpawner's start, formatting every string (small, large)",
          f"{starts['small']:.2f}×, {starts['large']:.2f}×", max(starts.values()) <= 1.1),
         (f"watch cache for {memory[1]:,} CRs ≤ +{TARGET_MB} MB",
          f"{mb:.1f} MB", mb <= TARGET_MB),

@@ -7,6 +7,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from . import proc
 
@@ -62,3 +63,21 @@ def start(kubeconfig: str, settings: dict[str, str] | None = None) -> None:
 
 def stop() -> None:
     proc.stop("jupyterhub")
+    _stop_stray_proxies()
+
+
+def _stop_stray_proxies() -> None:
+    """Stop any proxy of this checkout that outlived its hub (one a hub found running at its
+    start is not its own to stop), so that the next hub finds its ports free."""
+    command = str(DEVSTACK / "node_modules/.bin/configurable-http-proxy")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone already, or not ours to read
+        if command.encode() in argv:
+            proc.say(f"stopping a configurable-http-proxy left running (pid {entry.name})")
+            proc.kill_and_wait(int(entry.name))
+    (STATE / "jupyterhub-proxy.pid").unlink(missing_ok=True)

@@ -112,6 +112,20 @@ def stop(name: str, timeout: float = 20) -> None:
     (PIDS / f"{name}.pid").unlink(missing_ok=True)
 
 
+def kill_and_wait(pid: int, timeout: float = 5) -> None:
+    """TERM one process, then KILL it if it is still there after `timeout` seconds."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
+            time.sleep(0.1)
+
+
 def wait_until(name: str, ready, timeout: float, what: str) -> None:
     """Poll `ready()` until true; fail with the part's log tail if it dies or times out."""
     deadline = time.monotonic() + timeout

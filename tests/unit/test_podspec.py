@@ -16,8 +16,8 @@ from builders import (
     make_group,
 )
 
-from primehub_spawner.options import validate_user_options
 from primehub_spawner.names import USAGE_ANNOTATION
+from primehub_spawner.options import validate_user_options
 from primehub_spawner.podspec import (
     TEMPLATED,
     PodSettings,
