@@ -167,10 +167,20 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
             writable_paths.append(home_mount)  # CHOWN_HOME covers home_dir only
 
     missing = settings.missing_claims
-    datasets = _dataset_mounts(menu.datasets, settings.dataset_mount_root, home, missing)
-    env.update(datasets.env)
-    symlinks.extend(datasets.symlinks)
-    writable_paths.extend(datasets.writable_paths)
+    dataset_volumes: list[Mapping] = []
+    dataset_mounts: list[Mapping] = []
+    for mounted in menu.datasets:
+        piece = dataset_mount(mounted.dataset, mounted.writable, settings.dataset_mount_root,
+                              home)
+        if piece.claim is not None and piece.claim in missing:
+            continue
+        env.update(piece.env)
+        if piece.volume is not None:
+            dataset_volumes.append(piece.volume)
+            dataset_mounts.append(piece.mount)
+        symlinks.extend(piece.symlinks)
+        if piece.writable_path is not None:
+            writable_paths.append(piece.writable_path)
 
     for shared in menu.shared_volume_groups:
         directory, claim = project_dir(shared), project_claim(shared)
@@ -183,8 +193,8 @@ def make_pod_overrides(choice: Choice, entitlements: UserEntitlements,
         if group_settings(shared).home_symlink:
             symlinks.append((path, f"{home}/{directory}"))
 
-    overrides["volumes"] = [*literal(home_volumes), *datasets.volumes, *literal(group_volumes)]
-    overrides["volume_mounts"] = [*literal(home_mounts), *datasets.mounts,
+    overrides["volumes"] = [*literal(home_volumes), *dataset_volumes, *literal(group_volumes)]
+    overrides["volume_mounts"] = [*literal(home_mounts), *dataset_mounts,
                                   *literal(group_mounts)]
     hook = post_start_hook(symlink_script(symlinks), settings.post_start)
     # No hook: the operator's is kept as it is (see post_start_conflict).
@@ -244,84 +254,79 @@ def literal(value):
 
 
 @dataclass(frozen=True)
-class DatasetMounts:
-    """What a launch's datasets add to the pod."""
-    volumes: tuple[dict, ...]  # `literal` already, as are the mounts
-    mounts: tuple[dict, ...]
+class DatasetMount:
+    """What one mounted dataset adds to the pod."""
+    volume: Mapping | None  # `literal` already, as is the mount
+    mount: Mapping | None
     symlinks: tuple[tuple[str, str], ...]  # (target, link), as for symlink_script
-    writable_paths: tuple[str, ...]
-    env: Mapping[str, str]  # the env datasets' variables, not yet `literal`
+    writable_path: str | None
+    env: Mapping[str, str]  # an env dataset's variables, not yet `literal`
+    claim: str | None  # the claim of a pv dataset (left out when it is missing)
 
 
-# A launch mounts the same datasets start after start, and the users of a group share them
-# (the menu's tuple of datasets is shared: entitlements.resolve_menu): their volumes are
-# made once per (datasets, mount root, home, missing claims). KubeSpawner copies volumes and
-# mounts before it builds the pod, so the dicts handed out here are never changed.
-DATASET_MOUNTS_CACHE_SIZE = 256
-_dataset_mounts_cache: OrderedDict[tuple, tuple[tuple, DatasetMounts]] = OrderedDict()
+# A dataset is mounted the same way start after start and for every user it reaches: its
+# piece of the pod is made once per (dataset, writable, mount root, home), not per start.
+# Keyed by the entry's identity (a changed dataset is a new entry); each cached item keeps
+# its entry alive, so that the identity cannot be another's. A piece is under 1 KiB, so
+# the cache holds a large catalog whole. KubeSpawner copies volumes and mounts before it
+# builds the pod, so the dicts handed out here are never changed.
+DATASET_MOUNT_CACHE_SIZE = 20_000
+_dataset_mount_cache: OrderedDict[tuple, tuple[Dataset, DatasetMount]] = OrderedDict()
 
 
-def _dataset_mounts(datasets: tuple, mount_root: str, home: str,
-                    missing: frozenset[str]) -> DatasetMounts:
-    # Keyed by the tuple's identity (its datasets hold dicts, so it has no hash); the entry
-    # keeps the tuple alive, so that the identity cannot be another tuple's.
-    key = (id(datasets), mount_root, home, missing)
-    found = _dataset_mounts_cache.get(key)
-    if found is not None and found[0] is datasets:
-        _dataset_mounts_cache.move_to_end(key)
+def dataset_mount(dataset: Dataset, writable: bool, mount_root: str,
+                  home: str) -> DatasetMount:
+    """What `dataset` adds to the pod, mounted `writable` (when its type allows) under
+    `mount_root` (unless it names its own) for a user whose home is `home`."""
+    key = (id(dataset), writable, mount_root, home)
+    found = _dataset_mount_cache.get(key)
+    if found is not None and found[0] is dataset:
+        _dataset_mount_cache.move_to_end(key)
         return found[1]
-    made = _make_dataset_mounts(datasets, mount_root, home, missing)
-    _dataset_mounts_cache[key] = (datasets, made)
-    if len(_dataset_mounts_cache) > DATASET_MOUNTS_CACHE_SIZE:
-        _dataset_mounts_cache.popitem(last=False)
+    made = _make_dataset_mount(dataset, writable, mount_root, home)
+    _dataset_mount_cache[key] = (dataset, made)
+    if len(_dataset_mount_cache) > DATASET_MOUNT_CACHE_SIZE:
+        _dataset_mount_cache.popitem(last=False)
     return made
 
 
-def _make_dataset_mounts(datasets: tuple, mount_root: str, home: str,
-                         missing: frozenset[str]) -> DatasetMounts:
-    volumes: list[dict] = []
-    mounts: list[dict] = []
-    symlinks: list[tuple[str, str]] = []
-    writable_paths: list[str] = []
-    env: dict[str, str] = {}
-    for mounted in datasets:
-        dataset, writable = mounted.dataset, mounted.writable
-        if dataset.type == "env":
-            env.update(dataset.environment)
-            continue
-        if dataset.type == "pv" and dataset_claim(dataset) in missing:
-            continue
-        read_only = not writable
-        volume_name = dataset.pod_volume
-        root = (dataset.mount_root or mount_root).rstrip("/")
-        mount_path = f"{root}/{dataset.name}"
-        if dataset.type == "pv":
-            volumes.append({"name": volume_name, "persistentVolumeClaim": {
-                "claimName": dataset_claim(dataset), "readOnly": read_only}})
-        elif dataset.type == "nfs":
-            volumes.append({"name": volume_name, "nfs": {
-                "server": dataset.nfs_server, "path": dataset.nfs_path, "readOnly": read_only}})
-        elif dataset.type == "hostPath":
-            volumes.append({"name": volume_name, "hostPath": {"path": dataset.host_path}})
-        elif dataset.type == "git":
-            # Synced onto every node by a separate agent; never writable from a pod.
-            read_only = True
-            volumes.append({"name": volume_name, "hostPath": {
-                "path": f"{dataset.git_sync_host_root.rstrip('/')}/{dataset.name}",
-                "type": "DirectoryOrCreate"}})
-            git_path = f"{dataset.git_sync_root.rstrip('/')}/{dataset.name}"
-            mounts.append({"name": volume_name, "mountPath": git_path, "readOnly": True})
-            # git-sync checks the repository out into a directory of its own name.
-            symlinks.append((f"{git_path}/{dataset.name}", mount_path))
-        if dataset.type != "git":
-            mounts.append({"name": volume_name, "mountPath": mount_path,
-                           "readOnly": read_only})
-            if not read_only:
-                writable_paths.append(mount_path)
-        if dataset.home_symlink:
-            symlinks.append((mount_path, f"{home}/{dataset.name}"))
-    return DatasetMounts(tuple(literal(volumes)), tuple(literal(mounts)), tuple(symlinks),
-                         tuple(writable_paths), MappingProxyType(env))
+def _make_dataset_mount(dataset: Dataset, writable: bool, mount_root: str,
+                        home: str) -> DatasetMount:
+    if dataset.type == "env":
+        return DatasetMount(None, None, (), None, MappingProxyType(dict(dataset.environment)),
+                            None)
+    read_only = not writable
+    volume_name = dataset.pod_volume
+    root = (dataset.mount_root or mount_root).rstrip("/")
+    mount_path = f"{root}/{dataset.name}"
+    symlinks = []
+    claim = None
+    if dataset.type == "pv":
+        claim = dataset_claim(dataset)
+        volume = {"name": volume_name, "persistentVolumeClaim": {
+            "claimName": claim, "readOnly": read_only}}
+    elif dataset.type == "nfs":
+        volume = {"name": volume_name, "nfs": {
+            "server": dataset.nfs_server, "path": dataset.nfs_path, "readOnly": read_only}}
+    elif dataset.type == "hostPath":
+        volume = {"name": volume_name, "hostPath": {"path": dataset.host_path}}
+    else:  # git (the catalog admits no other type): synced onto every node by an agent,
+        # never writable from a pod
+        read_only = True
+        volume = {"name": volume_name, "hostPath": {
+            "path": f"{dataset.git_sync_host_root.rstrip('/')}/{dataset.name}",
+            "type": "DirectoryOrCreate"}}
+    if dataset.type == "git":
+        git_path = f"{dataset.git_sync_root.rstrip('/')}/{dataset.name}"
+        mount = {"name": volume_name, "mountPath": git_path, "readOnly": True}
+        # git-sync checks the repository out into a directory of its own name.
+        symlinks.append((f"{git_path}/{dataset.name}", mount_path))
+    else:
+        mount = {"name": volume_name, "mountPath": mount_path, "readOnly": read_only}
+    if dataset.home_symlink:
+        symlinks.append((mount_path, f"{home}/{dataset.name}"))
+    return DatasetMount(literal(volume), literal(mount), tuple(symlinks),
+                        None if read_only else mount_path, MappingProxyType({}), claim)
 
 
 def symlink_script(symlinks: list[tuple[str, str]]) -> str:
