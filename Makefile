@@ -56,13 +56,14 @@ lint: venv
 test-z2jh: venv-z2jh
 	$(Z2JH_PY) -m pytest tests/unit tests/hub -q $(PYTEST_ARGS)
 
-# All tiers. The stack fixtures start the stack (and stop it again if they started it);
-# a part that cannot start fails its tests with the tail of its log.
+# All tiers (scripts/test_tiers.sh: the unit and hub tiers of both package sets side by
+# side, then the stack and browser tiers alone). The stack fixtures start the stack (and
+# stop it again if they started it); a part that cannot start fails its tests with the
+# tail of its log.
 test: venv venv-z2jh browser
 	$(PY) -m ruff check .
 	$(PY) -m devstack.stack prepare
-	$(PY) -m pytest tests -ra $(PYTEST_ARGS)
-	$(Z2JH_PY) -m pytest tests/unit tests/hub -q $(PYTEST_ARGS)
+	scripts/test_tiers.sh $(PY) $(Z2JH_PY) $(PYTEST_ARGS)
 
 clean: down
 	rm -rf .devstack
