@@ -231,11 +231,12 @@ def running_pods(size: Size) -> dict[str, dict]:
     return pods
 
 
-class LoadedPodWatch:
-    """KubeSpawner's shared pod watch, listed: its pods, by "namespace/name"."""
+class LoadedWatch:
+    """A shared watch, listed: its objects by "namespace/name" (KubeSpawner's pods, the
+    spawner's claims)."""
 
-    def __init__(self, pods: dict):
-        self.resources = self.pods = pods
+    def __init__(self, resources: dict):
+        self.resources = self.pods = resources
         self.first_load_future = asyncio.get_running_loop().create_future()
         self.first_load_future.set_result(None)
 
@@ -312,14 +313,27 @@ def primehub(entitlements: UserEntitlements, cls=PrimeHubSpawner) -> PrimeHubSpa
     return spawner
 
 
+def claim_names(catalog, entitlements: UserEntitlements) -> list[str]:
+    """The dataset and group claims that PrimeHub's controllers make for this catalog."""
+    return ([f"dataset-{d.volume_name}" for d in catalog.datasets.values() if d.type == "pv"]
+            + [f"project-{g.name}" for g in entitlements.groups])
+
+
+def claim_watch(catalog, entitlements: UserEntitlements) -> LoadedWatch:
+    """The spawner's shared claim watch, listed: every claim exists."""
+    return LoadedWatch({f"{NAMESPACE}/{name}": {"metadata": {"name": name,
+                                                             "namespace": NAMESPACE}}
+                        for name in claim_names(catalog, entitlements)})
+
+
 class ClaimsApi:
     """The API server's answers to a start's check of its dataset and group claims (the
-    I/O edge): every claim exists. A few are read by name; many are listed once, and the
-    list's body is decoded inside the start, as the real one is."""
+    I/O edge), should the claim watch lack one: every claim exists. A few are read by name;
+    many are listed once, and the list's body is decoded inside the start, as the real one
+    is."""
 
     def __init__(self, catalog, entitlements: UserEntitlements):
-        names = [f"dataset-{d.volume_name}" for d in catalog.datasets.values() if d.type == "pv"]
-        names += [f"project-{g.name}" for g in entitlements.groups]
+        names = claim_names(catalog, entitlements)
         self.body = json.dumps({"kind": "PersistentVolumeClaimList", "items": [
             {"metadata": {"name": name, "namespace": NAMESPACE},
              "spec": {"accessModes": ["ReadWriteMany"], "volumeName": name},
@@ -414,8 +428,10 @@ async def measure(size: Size, rounds: int, budget: float) -> tuple[list[Row], di
         cache._replace_all(kind, json.loads(body)["items"])
     # The shared cache of this loop and namespace, as the spawner finds it: already listed.
     crd_cache._caches[(asyncio.get_running_loop(), NAMESPACE)] = cache
-    KubeSpawner.reflectors[("pods", NAMESPACE)] = LoadedPodWatch(running_pods(size))
+    KubeSpawner.reflectors[("pods", NAMESPACE)] = LoadedWatch(running_pods(size))
     entitlements = entitlements_for(size)
+    KubeSpawner.reflectors[("persistentvolumeclaims", NAMESPACE)] = claim_watch(
+        cache.catalog, entitlements)
     auth_state = {"access_token": "t", "refresh_token": "r",
                   AUTH_STATE_KEY: entitlements.to_json()}
 
@@ -491,6 +507,7 @@ async def measure(size: Size, rounds: int, budget: float) -> tuple[list[Row], di
     gc.unfreeze()
     crd_cache._caches.pop((asyncio.get_running_loop(), NAMESPACE), None)
     KubeSpawner.reflectors.pop(("pods", NAMESPACE), None)
+    KubeSpawner.reflectors.pop(("persistentvolumeclaims", NAMESPACE), None)
     rows = [Row(size.name, KS_RENDER, samples[KS_RENDER], KS_RENDER,
                 f"{size.profiles:,} profiles, {len(ks_html) / 1024:,.0f} KiB"),
             Row(size.name, KS_CACHED, samples[KS_CACHED], KS_RENDER),
@@ -556,7 +573,7 @@ async def entitlements_memory(size: Size) -> dict:
     for kind, body in bodies.items():
         cache._replace_all(kind, json.loads(body)["items"])
     crd_cache._caches[(asyncio.get_running_loop(), NAMESPACE)] = cache
-    KubeSpawner.reflectors[("pods", NAMESPACE)] = LoadedPodWatch(running_pods(size))
+    KubeSpawner.reflectors[("pods", NAMESPACE)] = LoadedWatch(running_pods(size))
     warm = primehub(entitlements)
     await load_auth_state(warm, entitlements)
     await warm.get_options_form()

@@ -53,7 +53,7 @@ c.PrimeHubAuthenticator.client_id = "jupyterhub"
 c.PrimeHubAuthenticator.client_secret = "jupyterhub-demo-secret"
 c.PrimeHubAuthenticator.oauth_callback_url = "http://127.0.0.1:18000/hub/oauth_callback"
 # Short, so that a role mapped in the demo (or by the tests) shows within seconds.
-c.PrimeHubAuthenticator.group_cache_max_age = float(os.environ.get("PRIMEHUB_GROUP_CACHE_MAX_AGE", "5"))
+c.PrimeHubAuthenticator.group_cache_max_age = float(os.environ.get("PRIMEHUB_GROUP_CACHE_MAX_AGE", "2"))
 
 c.KubeSpawner.namespace = "hub"
 c.KubeSpawner.cmd = ["jupyterhub-singleuser"]

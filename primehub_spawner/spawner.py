@@ -23,6 +23,7 @@ from jupyterhub.handlers.pages import SpawnHandler
 from kubernetes_asyncio.client import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.clients import shared_client
+from kubespawner.reflector import ResourceReflector
 from markupsafe import Markup
 from tornado import web
 from traitlets import Bool, Float, Unicode, default, validate
@@ -101,6 +102,14 @@ def _form_template(source: str) -> jinja2.Template:
 MAX_CLAIM_READS = 8
 
 
+class ClaimReflector(ResourceReflector):
+    """The namespace's PersistentVolumeClaims, listed and watched once for the hub (as
+    KubeSpawner watches its pods), so that a start finds its dataset and group claims here
+    rather than asking the API server for each."""
+    kind = "persistentvolumeclaims"
+    list_method_name = "list_namespaced_persistent_volume_claim"
+
+
 class PrimeHubSpawner(KubeSpawner):
     # Says "a spawner with PrimeHub's menu" to the admins' page (handlers.py), which cannot
     # import this class to check: it offers the catalog, quota and pod watch the page reads.
@@ -113,6 +122,8 @@ class PrimeHubSpawner(KubeSpawner):
     _reservations = Reservations()
     # A new list of the pods, when the pod watch's first list failed; one for all starts.
     _pod_watch_restart: asyncio.Future | None = None
+    # The start of the shared claim watch, once for the hub (see _claim_watch).
+    _claim_watch_start: asyncio.Future | None = None
     # Names the reservation of this spawner's start in flight, if any.
     _ticket: str | None = None
 
@@ -558,7 +569,14 @@ class PrimeHubSpawner(KubeSpawner):
         remembers what this start asks for, to explain a pod that waits."""
         self._pending_facts = start_facts(choice)
         uses = volume_claims(choice)
-        if len(uses) <= MAX_CLAIM_READS:
+        known = self._claim_watch() if uses else None
+        if known is not None:
+            # Only a claim the watch lacks is asked for: one made a moment ago may not have
+            # reached it yet.
+            uses = [use for use in uses if f"{self.namespace}/{use.claim}" not in known]
+        if not uses:
+            missing = []
+        elif len(uses) <= MAX_CLAIM_READS:
             absent = await asyncio.gather(*(self._k8s_absent("persistent_volume_claim",
                                                              use.claim) for use in uses))
             missing = [use for use, gone in zip(uses, absent, strict=True) if gone]
@@ -570,6 +588,36 @@ class PrimeHubSpawner(KubeSpawner):
             self.log.warning("Start of %s: %s left out, its claim %s does not exist",
                              self._log_name, use.what, use.claim)
         return frozenset(use.claim for use in missing)
+
+    def _claim_watch(self) -> Mapping | None:
+        """The claims of the shared claim watch, by "namespace/name"; None until it has
+        listed them (it is started then, in the background, once for the hub) or when it
+        cannot run."""
+        if self.enable_user_namespaces:
+            # One watch of every namespace, which KubeSpawner makes halt the hub if it
+            # fails: starts read their claims by name instead.
+            return None
+        reflector = self.reflectors.get(self._get_reflector_key("persistentvolumeclaims"))
+        if reflector is None:
+            cls = PrimeHubSpawner
+            if cls._claim_watch_start is None or cls._claim_watch_start.done():
+                cls._claim_watch_start = asyncio.ensure_future(
+                    self._start_reflector("persistentvolumeclaims", ClaimReflector))
+                cls._claim_watch_start.add_done_callback(self._claim_watch_started)
+            return None
+        first = reflector.first_load_future
+        if first.done() and not first.cancelled() and first.exception() is None:
+            return reflector.resources
+        return None
+
+    def _claim_watch_started(self, started: asyncio.Future) -> None:
+        if started.cancelled() or started.exception() is None:
+            return
+        # KubeSpawner has logged the error; the watch stays down until the hub restarts.
+        self.log.warning("The PersistentVolumeClaim watch did not start (%s): every start "
+                         "reads its dataset and group claims by name. The hub needs list "
+                         "and watch on persistentvolumeclaims (crds/rbac.yaml).",
+                         type(started.exception()).__name__)
 
     async def _claim_names(self) -> set[str] | None:
         """The names of the namespace's claims, in one list call; None when the API server

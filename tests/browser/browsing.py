@@ -144,7 +144,7 @@ def delete_object(obj: dict) -> None:
 def menu_shows(username: str, *texts: str, timeout: float = 30, path: str = "/hub/spawn") -> None:
     """Wait until a fresh login of `username` finds every one of `texts` in the HTML of
     `path` (/hub/spawn, which shows the first group; `?group=` for another): the realm's
-    group cache (5 s in the dev stack) and the custom-resource watch have caught up with a
+    group cache (2 s in the dev stack) and the custom-resource watch have caught up with a
     change."""
     async def poll():
         deadline = time.monotonic() + timeout

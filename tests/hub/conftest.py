@@ -24,6 +24,7 @@ import pytest_asyncio
 from doubles import (
     NAMESPACE,
     FakeCatalogCache,
+    FakeClaimReflector,
     FakeCoreV1Api,
     FakeEventReflector,
     FakeOIDC,
@@ -70,9 +71,10 @@ class Edge:
         self.catalog_cache = FakeCatalogCache(demo_objects())
         self.keycloak = demo_realm()
         # Swapped in place, so that the reflector the spawners hold sees the new pods.
-        reflector = KubeSpawner.reflectors.get(("pods", NAMESPACE))
-        if isinstance(reflector, FakePodReflector):
-            reflector.api = self.api
+        for kind in ("pods", "persistentvolumeclaims"):
+            reflector = KubeSpawner.reflectors.get((kind, NAMESPACE))
+            if isinstance(reflector, FakePodReflector | FakeClaimReflector):
+                reflector.api = self.api
 
     def shared_client(self, kind, *args, **kwargs):
         if kind == "CoreV1Api":
@@ -120,6 +122,8 @@ async def hub(request, edge, tmp_path_factory):
                    lambda api, namespace, **kwargs: edge.catalog_cache)
         KubeSpawner.reflectors[("pods", NAMESPACE)] = FakePodReflector(edge.api)
         KubeSpawner.reflectors[("events", NAMESPACE)] = FakeEventReflector()
+        KubeSpawner.reflectors[("persistentvolumeclaims", NAMESPACE)] = FakeClaimReflector(
+            edge.api)
         MockHub.clear_instance()
         allow_all_set = "allow_all" in config.Authenticator
         # The hub's log from its first line: the settings are loaded, and warned about, as
@@ -145,6 +149,7 @@ async def hub(request, edge, tmp_path_factory):
             await stop_hub(app)
             KubeSpawner.reflectors.pop(("pods", NAMESPACE), None)
             KubeSpawner.reflectors.pop(("events", NAMESPACE), None)
+            KubeSpawner.reflectors.pop(("persistentvolumeclaims", NAMESPACE), None)
 
 
 class _Records(logging.Handler):

@@ -272,6 +272,30 @@ class FakePodReflector(_LoadedReflector):
     pods = resources
 
 
+class FakeClaimReflector(_LoadedReflector):
+    """The spawner's claim watch: the PVCs that `api` holds, by "namespace/name"."""
+
+    def __init__(self, api: FakeCoreV1Api):
+        super().__init__()
+        self.api = api
+
+    @property
+    def resources(self) -> dict:
+        return self.api.pvcs
+
+
+class UnlistedReflector:
+    """A watch whose first list failed (a hub without the right to watch, say)."""
+
+    def __init__(self):
+        self.first_load_future = asyncio.get_running_loop().create_future()
+        self.first_load_future.set_exception(ApiException(status=403, reason="Forbidden"))
+        self.resources = {}
+
+    async def stop(self):
+        pass
+
+
 class FakeEventReflector(_LoadedReflector):
     """KubeSpawner's event watch: no events."""
 

@@ -7,7 +7,7 @@ import json
 
 import httpx
 import pytest
-from doubles import NAMESPACE
+from doubles import NAMESPACE, UnlistedReflector
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 
@@ -124,11 +124,62 @@ async def test_a_dataset_whose_claim_is_missing_is_left_out_and_said_at_once(
     await starting
 
 
+def count_claim_calls(edge, monkeypatch) -> list[str]:
+    """The claim reads and lists the API edge answers from now on, in order."""
+    calls = []
+    for verb in ("read", "list"):
+        name = f"{verb}_namespaced_persistent_volume_claim"
+        original = getattr(edge.api, name)
+
+        async def counted(*args, _original=original, _verb=verb, **kwargs):
+            calls.append(_verb)
+            return await _original(*args, **kwargs)
+        monkeypatch.setattr(edge.api, name, counted)
+    return calls
+
+
+@pytest.fixture
+async def no_claim_watch(monkeypatch):
+    """The claim watch has no list (its first list was forbidden, say)."""
+    monkeypatch.setitem(KubeSpawner.reflectors, ("persistentvolumeclaims", NAMESPACE),
+                        UnlistedReflector())
+
+
+async def test_with_the_claim_watch_a_start_asks_the_api_server_for_no_claim(
+        hub, edge, login_as, api, monkeypatch):
+    calls = count_claim_calls(edge, monkeypatch)
+    await login_as("alice")
+    r = await api("alice", "POST", "/users/alice/server", json={
+        "group": "research", "instance_type": "cpu-2", "image": "pytorch"})
+    assert r.status_code in (201, 202), r.text
+    # The only read is KubeSpawner's own of the home claim.
+    assert calls.count("list") == 0 and calls.count("read") <= 1
+    (pod,) = edge.api.created_pods()
+    volumes = {v["name"] for v in pod["spec"]["volumes"]}
+    assert {"dataset-team-data", "project-research"} <= volumes
+
+
+async def test_without_the_claim_watch_a_start_reads_its_claims_by_name(
+        hub, edge, login_as, api, monkeypatch, no_claim_watch):
+    del edge.api.pvcs[f"{NAMESPACE}/dataset-team-data"]
+    calls = count_claim_calls(edge, monkeypatch)
+    await login_as("alice")
+    r = await api("alice", "POST", "/users/alice/server", json={
+        "group": "research", "instance_type": "cpu-2", "image": "pytorch"})
+    assert r.status_code in (201, 202), r.text
+    assert calls.count("list") == 0 and calls.count("read") >= 2  # its two claims
+    (pod,) = edge.api.created_pods()
+    volumes = {v["name"] for v in pod["spec"]["volumes"]}
+    assert "dataset-team-data" not in volumes and "project-research" in volumes
+
+
 async def test_a_claim_the_api_server_cannot_confirm_missing_is_mounted_as_planned(
         hub, edge, login_as, api, monkeypatch):
     async def unavailable(name, namespace, **kwargs):
         raise ApiException(status=503, reason="Service Unavailable")
 
+    # Not in the watch, and the read to confirm it fails.
+    del edge.api.pvcs[f"{NAMESPACE}/dataset-team-data"]
     monkeypatch.setattr(edge.api, "read_namespaced_persistent_volume_claim", unavailable)
     await login_as("alice")
     r = await api("alice", "POST", "/users/alice/server", json={
@@ -139,20 +190,12 @@ async def test_a_claim_the_api_server_cannot_confirm_missing_is_mounted_as_plann
     assert {"dataset-team-data", "project-research"} <= volumes
 
 
-async def test_a_start_with_many_claims_lists_them_once_instead_of_reading_each(
-        hub, edge, login_as, api, monkeypatch):
+async def test_without_the_watch_many_claims_are_listed_once_instead_of_read_each(
+        hub, edge, login_as, api, monkeypatch, no_claim_watch):
     # The demo's research launch mounts two claims; with a bound of one, the start lists.
     monkeypatch.setattr(spawner_module, "MAX_CLAIM_READS", 1)
     del edge.api.pvcs[f"{NAMESPACE}/dataset-team-data"]
-    calls = []
-    for verb in ("read", "list"):
-        name = f"{verb}_namespaced_persistent_volume_claim"
-        original = getattr(edge.api, name)
-
-        async def counted(*args, _original=original, _verb=verb, **kwargs):
-            calls.append(_verb)
-            return await _original(*args, **kwargs)
-        monkeypatch.setattr(edge.api, name, counted)
+    calls = count_claim_calls(edge, monkeypatch)
     await login_as("alice")
     r = await api("alice", "POST", "/users/alice/server", json={
         "group": "research", "instance_type": "cpu-2", "image": "pytorch"})

@@ -21,6 +21,9 @@ from .keycloak_login import keycloak_form_login, loopback_request
 
 HUB = hub.HUB_URL
 POD = "jupyter-{}"
+# Seconds past the hub's group cache (2 s in the dev stack: devstack/jupyterhub_config.py):
+# a role mapped before this wait is granted at the next login or start.
+PAST_GROUP_CACHE = 3
 
 
 async def login(username: str, password: str | None = None) -> httpx.AsyncClient:

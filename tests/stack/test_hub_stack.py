@@ -17,6 +17,7 @@ from devstack import kube, proc
 from primehub_spawner.quantities import parse_cpu, parse_kube_memory
 
 from .hub_client import (
+    PAST_GROUP_CACHE,
     POD,
     KeycloakAdmin,
     api,
@@ -179,10 +180,10 @@ async def test_realm_changes_apply_to_the_next_start_without_a_new_login():
         finally:
             await realm.set_membership("alice", "class-101", member=True)
         # A role mapped onto a group: granted at the next start once the group cache
-        # (5 s in the dev stack) has turned over.
+        # has turned over.
         await realm.map_role("class-101", "it:cpu-2", mapped=True)
         try:
-            await asyncio.sleep(6)
+            await asyncio.sleep(PAST_GROUP_CACHE)
             response = await api("POST", "/users/alice/server", token=token, json={
                 "group": "class-101", "instance_type": "cpu-2", "image": "private-image"})
             assert response.status_code in (201, 202), response.text
@@ -194,10 +195,10 @@ async def test_realm_changes_apply_to_the_next_start_without_a_new_login():
 
 async def test_the_menu_follows_custom_resources_within_seconds():
     async with KeycloakAdmin() as realm:
-        # Granted before alice logs in (and past the 5 s group cache): the grant is there,
+        # Granted before alice logs in (and past the group cache): the grant is there,
         # the InstanceType it names is not, yet.
         await realm.map_role("research", "it:flash-size", mapped=True)
-    await asyncio.sleep(6)
+    await asyncio.sleep(PAST_GROUP_CACHE)
     alice = await login("alice")
     resource = {"apiVersion": "primehub.io/v1alpha1", "kind": "InstanceType",
                 "metadata": {"name": "flash-size", "namespace": "hub"},
@@ -271,7 +272,7 @@ async def test_a_malformed_custom_resource_is_logged_once_and_left_out():
     async with KeycloakAdmin() as realm:
         await realm.map_role("research", "it:broken-size", mapped=True)
         try:
-            await asyncio.sleep(6)  # past the group cache
+            await asyncio.sleep(PAST_GROUP_CACHE)
             alice = await login("alice")
             await get(alice, "/hub/spawn")  # the hub's watches run once a spawner exists
             before = log.read_text().count(line)

@@ -1,7 +1,7 @@
 """jupyterhub-idle-culler in the dev stack: a server nobody uses is stopped, and its pod goes.
 
 The culler is the hub service of devstack/jupyterhub_config.py, with its own role. Its idle
-timeout is an hour there; this test restarts the stack's hub with a 30-second timeout, and
+timeout is an hour there; this test restarts the stack's hub with a 20-second timeout, and
 restarts it again as the other tests know it afterwards. A short timeout for the whole test
 session would not do: the hub learns of a server's activity only every five minutes (the
 proxy's routes, the server's own reports), so any server another test keeps for longer
@@ -23,8 +23,8 @@ from .hub_client import POD, api, login, pod, user_token, wait_pod_gone, wait_se
 
 pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("stack")]
 
-TIMEOUT = 30
-EVERY = 5
+TIMEOUT = 20
+EVERY = 4
 
 
 async def restart_hub(settings: dict[str, str] | None = None) -> None:

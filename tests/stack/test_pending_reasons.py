@@ -15,10 +15,11 @@ import time
 import httpx
 import pytest
 
-from devstack import kube
+from devstack import kube, proc
 
 from .hub_client import (
     HUB,
+    PAST_GROUP_CACHE,
     POD,
     KeycloakAdmin,
     api,
@@ -74,7 +75,7 @@ async def grant(mapped: bool) -> None:
 @pytest.fixture(scope="module")
 def granted():
     asyncio.run(grant(True))
-    time.sleep(6)  # past the hub's group cache (5 s in the dev stack)
+    time.sleep(PAST_GROUP_CACHE)
     try:
         yield
     finally:
@@ -186,6 +187,13 @@ async def test_a_dataset_whose_claim_is_missing_is_left_out_and_the_server_start
         assert volumes["dataset-team-data"]["persistentVolumeClaim"]["claimName"] == \
             "dataset-team-data"
         assert "project-class-101" in volumes
+        # The claims come from the hub's claim watch, which its own credential may run
+        # (crds/rbac.yaml grants watch): no line says it failed.
+        log = proc.log_path("jupyterhub").read_text(encoding="utf-8", errors="replace")
+        log = log.rsplit("\n=== ", 1)[-1]  # this hub's lines (proc.spawn marks each start)
+        assert "PersistentVolumeClaim watch did not start" not in log
+        assert "of persistentvolumeclaims failed" not in log
+        assert "('persistentvolumeclaims', 'hub') failed" not in log
     finally:
         await stop_server("bob")
 

@@ -14,6 +14,7 @@ import pytest
 from devstack import kube
 
 from .hub_client import (
+    PAST_GROUP_CACHE,
     POD,
     KeycloakAdmin,
     api,
@@ -52,7 +53,7 @@ async def test_nfs_and_host_path_datasets_in_primehubs_shape_mount_in_a_real_pod
                 await asyncio.to_thread(kube.apply, obj)
             for role in GRANTS:
                 await realm.map_role("research", role, mapped=True)
-            await asyncio.sleep(6)  # past the hub's 5 s group cache
+            await asyncio.sleep(PAST_GROUP_CACHE)
             await login("alice")
             token = await user_token("alice")
             response = await api("POST", "/users/alice/server", token=token,

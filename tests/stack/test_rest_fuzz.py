@@ -32,8 +32,8 @@ pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("stack")]
 
 SEED = int(os.environ.get("PRIMEHUB_FUZZ_SEED", "8"))
 REST_USERS = ("alice", "phadmin")
-REST_BODIES = 225  # per REST user
-FORM_BODIES = 150
+REST_BODIES = 150  # per REST user
+FORM_BODIES = 100
 BODIES = REST_BODIES * len(REST_USERS) + FORM_BODIES
 # The property tests of the unit tier try many more shapes against the same checks; these
 # bodies go through the real hub, form and REST. A bound on all loops together, well above

@@ -12,6 +12,7 @@ import pytest
 from devstack import kube
 
 from .hub_client import (
+    PAST_GROUP_CACHE,
     POD,
     KeycloakAdmin,
     api,
@@ -202,7 +203,7 @@ async def test_an_instance_type_bigger_than_any_node_leaves_the_server_pending()
     async with KeycloakAdmin() as realm:
         await realm.map_role("class-101", "it:gpu-triple", mapped=True)
     try:
-        await asyncio.sleep(6)  # past the hub's group cache (5 s in the dev stack)
+        await asyncio.sleep(PAST_GROUP_CACHE)
         await start_server("bob", "class-101", "gpu-triple", "base-notebook")
         message = await asyncio.to_thread(wait_unschedulable, POD.format("bob"))
         assert "0/2 nodes are available" in message
