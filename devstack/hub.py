@@ -36,15 +36,18 @@ def api_token() -> str:
     return (STATE / "api_token").read_text().strip()
 
 
-def start(kubeconfig: str, settings: dict[str, str] | None = None) -> None:
+def start(kubeconfig: str, settings: dict[str, str] | None = None,
+          keep_servers: bool = False) -> None:
     """Start the hub unless it runs; `settings` are extra environment variables its
-    configuration reads (PRIMEHUB_CULL_TIMEOUT, say)."""
+    configuration reads (PRIMEHUB_CULL_TIMEOUT, say). With `keep_servers`, the hub keeps
+    its database and, when it stops, the servers running, as a production hub restarts."""
     if proc.pid_of("jupyterhub"):
         return
     prepare()
-    # A fresh hub database each start: the cluster is the truth about running servers.
-    for stale in ("jupyterhub.sqlite", "jupyterhub.pid"):
-        (STATE / stale).unlink(missing_ok=True)
+    stale = ("jupyterhub.pid",) if keep_servers else ("jupyterhub.sqlite", "jupyterhub.pid")
+    # Else a fresh hub database each start: the cluster is the truth about running servers.
+    for name in stale:
+        (STATE / name).unlink(missing_ok=True)
     env = {
         "KUBECONFIG": kubeconfig,
         "JUPYTERHUB_CRYPT_KEY": (STATE / "crypt_key").read_text().strip(),
@@ -55,8 +58,10 @@ def start(kubeconfig: str, settings: dict[str, str] | None = None) -> None:
         **(settings or {}),
     }
     jupyterhub = shutil.which("jupyterhub", path=env["PATH"]) or "jupyterhub"
-    proc.spawn("jupyterhub", [jupyterhub, "-f", str(DEVSTACK / "jupyterhub_config.py")],
-               env=env, cwd=STATE)
+    argv = [jupyterhub, "-f", str(DEVSTACK / "jupyterhub_config.py")]
+    if keep_servers:
+        argv.append("--JupyterHub.cleanup_servers=False")
+    proc.spawn("jupyterhub", argv, env=env, cwd=STATE)
     proc.wait_until("jupyterhub", lambda: proc.http_ok(f"{HUB_URL}/hub/health"), 90,
                     "answer on /hub/health")
 

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
-import sys
 import time
 
 from devstack import hub, keycloak, kube, proc
@@ -179,22 +176,9 @@ def apiserver_ready() -> bool:
         return False
 
 
-def _spawn_hub_keeping_servers() -> None:
-    env = {
-        "KUBECONFIG": str(kube.HUB_KUBECONFIG),
-        "JUPYTERHUB_CRYPT_KEY": (hub.STATE / "crypt_key").read_text().strip(),
-        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}",
-    }
-    jupyterhub = shutil.which("jupyterhub", path=env["PATH"]) or "jupyterhub"
-    proc.spawn("jupyterhub", [jupyterhub, "-f", str(hub.DEVSTACK / "jupyterhub_config.py"),
-                              "--JupyterHub.cleanup_servers=False"], env=env, cwd=hub.STATE)
-    proc.wait_until("jupyterhub", lambda: proc.http_ok(f"{hub.HUB_URL}/hub/health"), 90,
-                    "answer on /hub/health")
-
-
 async def restart_hub_keeping_servers() -> None:
     await asyncio.to_thread(hub.stop)
-    await asyncio.to_thread(_spawn_hub_keeping_servers)
+    await asyncio.to_thread(hub.start, str(kube.HUB_KUBECONFIG), None, True)
 
 
 @contextlib.asynccontextmanager
