@@ -437,8 +437,11 @@ class PrimeHubSpawner(KubeSpawner):
         if explain and self._deep_link.notices:
             view = replace(view, notices=(*self._deep_link.notices, *view.notices))
         handler = getattr(self, "handler", None)
+        # The no-JavaScript group switch is a link: it carries the deep link's path along
+        # (never the variables, which may be secrets).
         return template.render(view=view, get_url=handler.request.path if handler else "",
-                               next_url=self._deep_link_next_url())
+                               next_url=self._deep_link_next_url(),
+                               link_path=self._deep_link.path)
 
     def _preselection(self) -> tuple[dict, bool, bool]:
         """(what to preselect, autolaunch, explain what is not available): the refused choice

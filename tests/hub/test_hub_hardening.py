@@ -44,6 +44,18 @@ async def test_the_group_switch_carries_only_the_group(login_as, read_page):
     assert switched.notices == [] and switched.env == []
 
 
+async def test_the_group_switch_keeps_a_deep_links_path(login_as, read_page):
+    browser = await login_as("alice")
+    page = read_page((await browser.get("/hub/spawn?path=lab/tree/a%20b.ipynb")).text)
+    (link,) = page.form.select(".ph-switch a")
+    assert parse_qs(urlparse(link["href"]).query) == {"group": ["research"],
+                                                      "path": ["lab/tree/a b.ipynb"]}
+    switched = read_page((await browser.get(link["href"])).text)
+    assert switched.selected_group == "research" and switched.notices == []
+    field = switched.form.select_one('input[type="hidden"][name="next"]')
+    assert field["value"] == "/user/alice/lab/tree/a%20b.ipynb"
+
+
 async def test_a_user_with_one_group_gets_no_switch(login_as, read_page):
     page = read_page((await (await login_as("bob")).get("/hub/spawn")).text)
     assert page.form.select(".ph-switch") == []
