@@ -96,34 +96,28 @@ def stop(name: str, timeout: float = 20) -> None:
     pid = pid_of(name)
     if pid is None:
         return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                break
-            time.sleep(0.2)
-        else:
-            continue
-        break
+    _terminate(os.killpg, pid, timeout)
     (PIDS / f"{name}.pid").unlink(missing_ok=True)
 
 
 def kill_and_wait(pid: int, timeout: float = 5) -> None:
     """TERM one process, then KILL it if it is still there after `timeout` seconds."""
+    _terminate(os.kill, pid, timeout)
+
+
+def _terminate(send, pid: int, timeout: float) -> None:
+    """TERM through `send` (os.kill, or os.killpg for a whole session), then KILL if `pid`
+    still runs after `timeout` seconds."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
         try:
-            os.kill(pid, sig)
+            send(pid, sig)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if not _alive(pid):
                 return
-            time.sleep(0.1)
+            time.sleep(0.2)
 
 
 def wait_until(name: str, ready, timeout: float, what: str) -> None:

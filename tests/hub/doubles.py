@@ -258,8 +258,9 @@ class _LoadedReflector:
         pass
 
 
-class FakePodReflector(_LoadedReflector):
-    """KubeSpawner's pod watch: the pods that `api` holds, by "namespace/name"."""
+class _ApiReflector(_LoadedReflector):
+    """A watch of what `api` holds in its store `kind`, by "namespace/name"."""
+    kind = ""
 
     def __init__(self, api: FakeCoreV1Api):
         super().__init__()
@@ -267,21 +268,18 @@ class FakePodReflector(_LoadedReflector):
 
     @property
     def resources(self) -> dict:
-        return self.api.pods
-
-    pods = resources
+        return getattr(self.api, self.kind)
 
 
-class FakeClaimReflector(_LoadedReflector):
-    """The spawner's claim watch: the PVCs that `api` holds, by "namespace/name"."""
+class FakePodReflector(_ApiReflector):
+    """KubeSpawner's pod watch."""
+    kind = "pods"
+    pods = _ApiReflector.resources
 
-    def __init__(self, api: FakeCoreV1Api):
-        super().__init__()
-        self.api = api
 
-    @property
-    def resources(self) -> dict:
-        return self.api.pvcs
+class FakeClaimReflector(_ApiReflector):
+    """The spawner's claim watch."""
+    kind = "pvcs"
 
 
 class UnlistedReflector:

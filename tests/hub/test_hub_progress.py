@@ -145,17 +145,23 @@ async def no_claim_watch(monkeypatch):
                         UnlistedReflector())
 
 
-async def test_with_the_claim_watch_a_start_asks_the_api_server_for_no_claim(
-        hub, edge, login_as, api, monkeypatch):
-    calls = count_claim_calls(edge, monkeypatch)
+async def start_in_research(login_as, api, edge) -> set[str]:
+    """Start alice's server in research (dataset Team Data and the group's volume) through
+    the REST API; the volumes of its pod."""
     await login_as("alice")
     r = await api("alice", "POST", "/users/alice/server", json={
         "group": "research", "instance_type": "cpu-2", "image": "pytorch"})
     assert r.status_code in (201, 202), r.text
+    (pod,) = edge.api.created_pods()
+    return {v["name"] for v in pod["spec"]["volumes"]}
+
+
+async def test_with_the_claim_watch_a_start_asks_the_api_server_for_no_claim(
+        hub, edge, login_as, api, monkeypatch):
+    calls = count_claim_calls(edge, monkeypatch)
+    volumes = await start_in_research(login_as, api, edge)
     # The only read is KubeSpawner's own of the home claim.
     assert calls.count("list") == 0 and calls.count("read") <= 1
-    (pod,) = edge.api.created_pods()
-    volumes = {v["name"] for v in pod["spec"]["volumes"]}
     assert {"dataset-team-data", "project-research"} <= volumes
 
 
@@ -163,13 +169,8 @@ async def test_without_the_claim_watch_a_start_reads_its_claims_by_name(
         hub, edge, login_as, api, monkeypatch, no_claim_watch):
     del edge.api.pvcs[f"{NAMESPACE}/dataset-team-data"]
     calls = count_claim_calls(edge, monkeypatch)
-    await login_as("alice")
-    r = await api("alice", "POST", "/users/alice/server", json={
-        "group": "research", "instance_type": "cpu-2", "image": "pytorch"})
-    assert r.status_code in (201, 202), r.text
+    volumes = await start_in_research(login_as, api, edge)
     assert calls.count("list") == 0 and calls.count("read") >= 2  # its two claims
-    (pod,) = edge.api.created_pods()
-    volumes = {v["name"] for v in pod["spec"]["volumes"]}
     assert "dataset-team-data" not in volumes and "project-research" in volumes
 
 
@@ -181,12 +182,7 @@ async def test_a_claim_the_api_server_cannot_confirm_missing_is_mounted_as_plann
     # Not in the watch, and the read to confirm it fails.
     del edge.api.pvcs[f"{NAMESPACE}/dataset-team-data"]
     monkeypatch.setattr(edge.api, "read_namespaced_persistent_volume_claim", unavailable)
-    await login_as("alice")
-    r = await api("alice", "POST", "/users/alice/server", json={
-        "group": "research", "instance_type": "cpu-2", "image": "pytorch"})
-    assert r.status_code in (201, 202), r.text
-    (pod,) = edge.api.created_pods()
-    volumes = {v["name"] for v in pod["spec"]["volumes"]}
+    volumes = await start_in_research(login_as, api, edge)
     assert {"dataset-team-data", "project-research"} <= volumes
 
 
@@ -196,13 +192,8 @@ async def test_without_the_watch_many_claims_are_listed_once_instead_of_read_eac
     monkeypatch.setattr(spawner_module, "MAX_CLAIM_READS", 1)
     del edge.api.pvcs[f"{NAMESPACE}/dataset-team-data"]
     calls = count_claim_calls(edge, monkeypatch)
-    await login_as("alice")
-    r = await api("alice", "POST", "/users/alice/server", json={
-        "group": "research", "instance_type": "cpu-2", "image": "pytorch"})
-    assert r.status_code in (201, 202), r.text
+    volumes = await start_in_research(login_as, api, edge)
     assert calls.count("list") == 1
     # The only read left is KubeSpawner's own of the home claim.
     assert calls.count("read") <= 1
-    (pod,) = edge.api.created_pods()
-    volumes = {v["name"] for v in pod["spec"]["volumes"]}
     assert "dataset-team-data" not in volumes and "project-research" in volumes
