@@ -8,6 +8,7 @@ modules decide what the menu shows (`entitlements.py`), whether a start is allow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import json
@@ -122,8 +123,10 @@ class PrimeHubSpawner(KubeSpawner):
     _reservations = Reservations()
     # A new list of the pods, when the pod watch's first list failed; one for all starts.
     _pod_watch_restart: asyncio.Future | None = None
-    # The start of the shared claim watch, once for the hub (see _claim_watch).
+    # The start of the shared claim watch, once for the hub (see _claim_watch), and whether
+    # the API server has said that the hub may not watch claims (then none is started).
     _claim_watch_start: asyncio.Future | None = None
+    _claim_watch_refused = False
     # Names the reservation of this spawner's start in flight, if any.
     _ticket: str | None = None
 
@@ -603,24 +606,53 @@ class PrimeHubSpawner(KubeSpawner):
         reflector = self.reflectors.get(self._get_reflector_key("persistentvolumeclaims"))
         if reflector is None:
             cls = PrimeHubSpawner
-            if cls._claim_watch_start is None or cls._claim_watch_start.done():
-                cls._claim_watch_start = asyncio.ensure_future(
-                    self._start_reflector("persistentvolumeclaims", ClaimReflector))
-                cls._claim_watch_start.add_done_callback(self._claim_watch_started)
+            if not cls._claim_watch_refused and (
+                    cls._claim_watch_start is None or cls._claim_watch_start.done()):
+                cls._claim_watch_start = asyncio.ensure_future(self._start_claim_watch())
             return None
         first = reflector.first_load_future
         if first.done() and not first.cancelled() and first.exception() is None:
             return reflector.resources
         return None
 
-    def _claim_watch_started(self, started: asyncio.Future) -> None:
-        if started.cancelled() or started.exception() is None:
-            return
-        # KubeSpawner has logged the error; the watch stays down until the hub restarts.
-        self.log.warning("The PersistentVolumeClaim watch did not start (%s): every start "
-                         "reads its dataset and group claims by name. The hub needs list "
-                         "and watch on persistentvolumeclaims (crds/rbac.yaml).",
-                         type(started.exception()).__name__)
+    async def _start_claim_watch(self) -> None:
+        """Start the shared claim watch if the hub may list and watch claims. Asked first:
+        KubeSpawner's watch, allowed to list but not to watch, would list every claim of
+        the namespace again and again. A start after an unanswered question asks again."""
+        try:
+            for verb in ("list", "watch"):
+                if not await self._may(verb, "persistentvolumeclaims"):
+                    PrimeHubSpawner._claim_watch_refused = True
+                    self.log.warning(
+                        "The hub may not %s persistentvolumeclaims in namespace %s, so it "
+                        "keeps no watch of them: every start reads its dataset and group "
+                        "claims by name. Grant get, list and watch (crds/rbac.yaml) and "
+                        "restart the hub.", verb, self.namespace)
+                    return
+            await self._start_reflector("persistentvolumeclaims", ClaimReflector)
+        except Exception as e:  # noqa: BLE001 - no watch this time; starts read by name
+            self.log.warning("The PersistentVolumeClaim watch did not start (%s); starts "
+                             "read their claims by name until it does.", type(e).__name__)
+            # KubeSpawner keeps a watch whose first list failed: dropped, so that the next
+            # start tries again.
+            failed = self.reflectors.pop(self._get_reflector_key("persistentvolumeclaims"),
+                                         None)
+            if failed is not None:
+                first = failed.first_load_future
+                if first.done() and not first.cancelled():
+                    first.exception()  # said above; not again when it is collected
+                with contextlib.suppress(Exception):
+                    await failed.stop()
+
+    async def _may(self, verb: str, resource: str) -> bool:
+        """Whether the hub's own credential may `verb` `resource` (core API group) in its
+        namespace, as the API server answers a SelfSubjectAccessReview."""
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                  "spec": {"resourceAttributes": {"namespace": self.namespace, "verb": verb,
+                                                  "resource": resource}}}
+        answer = await shared_client("AuthorizationV1Api").create_self_subject_access_review(
+            review, _request_timeout=self.k8s_api_request_timeout)
+        return bool(answer.status.allowed)
 
     async def _claim_names(self) -> set[str] | None:
         """The names of the namespace's claims, in one list call; None when the API server

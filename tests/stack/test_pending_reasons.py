@@ -192,6 +192,8 @@ async def test_a_dataset_whose_claim_is_missing_is_left_out_and_the_server_start
         log = proc.log_path("jupyterhub").read_text(encoding="utf-8", errors="replace")
         log = log.rsplit("\n=== ", 1)[-1]  # this hub's lines (proc.spawn marks each start)
         assert "PersistentVolumeClaim watch did not start" not in log
+        assert "may not list persistentvolumeclaims" not in log
+        assert "may not watch persistentvolumeclaims" not in log
         assert "of persistentvolumeclaims failed" not in log
         assert "('persistentvolumeclaims', 'hub') failed" not in log
     finally:
