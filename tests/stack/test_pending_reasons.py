@@ -188,9 +188,10 @@ async def test_a_dataset_whose_claim_is_missing_is_left_out_and_the_server_start
             "dataset-team-data"
         assert "project-class-101" in volumes
         # The claims come from the hub's claim watch, which its own credential may run
-        # (crds/rbac.yaml grants watch): no line says it failed.
+        # (crds/rbac.yaml grants watch): it runs, and no line says it failed.
         log = proc.log_path("jupyterhub").read_text(encoding="utf-8", errors="replace")
         log = log.rsplit("\n=== ", 1)[-1]  # this hub's lines (proc.spawn marks each start)
+        assert "watching for persistentvolumeclaims" in log  # KubeSpawner's reflector
         assert "PersistentVolumeClaim watch did not start" not in log
         assert "may not list persistentvolumeclaims" not in log
         assert "may not watch persistentvolumeclaims" not in log
