@@ -301,27 +301,27 @@ def _make_dataset_mount(dataset: Dataset, writable: bool, mount_root: str,
     mount_path = f"{root}/{dataset.name}"
     symlinks = []
     claim = None
-    if dataset.type == "pv":
-        claim = dataset_claim(dataset)
-        volume = {"name": volume_name, "persistentVolumeClaim": {
-            "claimName": claim, "readOnly": read_only}}
-    elif dataset.type == "nfs":
-        volume = {"name": volume_name, "nfs": {
-            "server": dataset.nfs_server, "path": dataset.nfs_path, "readOnly": read_only}}
-    elif dataset.type == "hostPath":
-        volume = {"name": volume_name, "hostPath": {"path": dataset.host_path}}
-    else:  # git (the catalog admits no other type): synced onto every node by an agent,
-        # never writable from a pod
+    if dataset.type == "git":
+        # Synced onto every node by a separate agent; never writable from a pod.
         read_only = True
         volume = {"name": volume_name, "hostPath": {
             "path": f"{dataset.git_sync_host_root.rstrip('/')}/{dataset.name}",
             "type": "DirectoryOrCreate"}}
-    if dataset.type == "git":
         git_path = f"{dataset.git_sync_root.rstrip('/')}/{dataset.name}"
         mount = {"name": volume_name, "mountPath": git_path, "readOnly": True}
         # git-sync checks the repository out into a directory of its own name.
         symlinks.append((f"{git_path}/{dataset.name}", mount_path))
     else:
+        if dataset.type == "pv":
+            claim = dataset_claim(dataset)
+            volume = {"name": volume_name, "persistentVolumeClaim": {
+                "claimName": claim, "readOnly": read_only}}
+        elif dataset.type == "nfs":
+            volume = {"name": volume_name, "nfs": {
+                "server": dataset.nfs_server, "path": dataset.nfs_path,
+                "readOnly": read_only}}
+        else:  # hostPath (the catalog admits no other type)
+            volume = {"name": volume_name, "hostPath": {"path": dataset.host_path}}
         mount = {"name": volume_name, "mountPath": mount_path, "readOnly": read_only}
     if dataset.home_symlink:
         symlinks.append((mount_path, f"{home}/{dataset.name}"))

@@ -70,7 +70,7 @@ class Edge:
             self.api.pvcs[f"{NAMESPACE}/{claim['metadata']['name']}"] = claim
         self.catalog_cache = FakeCatalogCache(demo_objects())
         self.keycloak = demo_realm()
-        # Swapped in place, so that the reflector the spawners hold sees the new pods.
+        # Swapped in place, so that the watches the spawners hold see the new pods and claims.
         for kind in ("pods", "persistentvolumeclaims"):
             reflector = KubeSpawner.reflectors.get((kind, NAMESPACE))
             if isinstance(reflector, FakePodReflector | FakeClaimReflector):

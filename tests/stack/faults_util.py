@@ -178,7 +178,7 @@ def apiserver_ready() -> bool:
 
 async def restart_hub_keeping_servers() -> None:
     await asyncio.to_thread(hub.stop)
-    await asyncio.to_thread(hub.start, str(kube.HUB_KUBECONFIG), None, True)
+    await asyncio.to_thread(hub.start, str(kube.HUB_KUBECONFIG), keep_servers=True)
 
 
 @contextlib.asynccontextmanager

@@ -358,6 +358,16 @@ def test_formatting_is_skipped_only_where_it_changes_nothing(no_cluster, templat
     assert spawner._expand_user_properties(template) == theirs
 
 
+def test_only_strings_with_a_brace_reach_kubespawners_formatting(no_cluster, monkeypatch):
+    spawner = PrimeHubSpawner(_mock=True, user=ALICE)
+    formatted = []
+    monkeypatch.setattr(kubespawner.spawner.KubeSpawner, "_expand_user_properties",
+                        lambda self, template, slug_scheme=None: formatted.append(template))
+    for template in ("/datasets/data", "{username}", "plain", "a}}"):
+        spawner._expand_user_properties(template)
+    assert formatted == ["{username}", "a}}"]
+
+
 def test_a_lone_brace_is_refused_as_kubespawner_refuses_it(no_cluster):
     spawner = PrimeHubSpawner(_mock=True, user=ALICE)
     with pytest.raises(ValueError):
